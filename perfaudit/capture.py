@@ -1,0 +1,488 @@
+"""Record the queries a block of code runs.
+
+How it works, and why:
+
+* One module-level wrapper (:func:`_dispatch`) is put at the front of every
+  connection's ``execute_wrappers`` list, once per connection object: when
+  :func:`record` starts, and for every connection established later through
+  Django's ``connection_created`` signal (other threads, ``sync_to_async``).
+  It sits at the *front* so that a user's own ``connection.execute_wrapper()``
+  block, which pops the *last* wrapper on exit, never pops ours.
+* Which recordings receive a query is decided by a context variable, not by
+  the connection: a thread or asyncio task only feeds the recordings that are
+  active in its own context, and nested recordings all receive the query.
+* The hot path appends one tuple per active recording. Turning raw tuples into
+  :class:`QueryEvent` objects, resolving call sites and fingerprinting SQL
+  happen lazily, when someone reads :attr:`Recording.queries`.
+* Bookkeeping errors are swallowed: capture must never break the user's query.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import site
+import sys
+import sysconfig
+import threading
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from time import perf_counter
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
+
+from django.db import connections
+from django.db.backends.signals import connection_created
+
+from perfaudit.conf import app_settings
+from perfaudit.fingerprint import SqlShape, analyze, fingerprint
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+__all__ = ["CallSite", "QueryEvent", "Recorder", "Recording", "install", "record"]
+
+logger = logging.getLogger("perfaudit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The recordings active in the current thread / task, innermost last.
+_ACTIVE: Final[ContextVar[tuple[Recording, ...]]] = ContextVar("perfaudit_active", default=())
+
+# Raw event, as appended on the hot path:
+# (sql, params, many, alias, start, end, error type, (code, lineno) | None)
+_RawEvent = tuple[str, Any, bool, str, float, float, "type[BaseException] | None", Any]
+
+
+# -- public data --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """Where in application code a query was issued."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    @property
+    def short_filename(self) -> str:
+        """The file name relative to the current directory when it is below it."""
+        try:
+            relative = os.path.relpath(self.filename)
+        except ValueError:  # different drive on Windows
+            return self.filename
+        return self.filename if relative.startswith("..") else relative
+
+    def __str__(self) -> str:
+        return f"{self.short_filename}:{self.lineno} in {self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEvent:
+    """One executed statement.
+
+    ``duration`` and ``started_at`` are in seconds (``started_at`` counts from
+    the start of the recording). ``error`` is the dotted name of the exception
+    class when the query raised, else ``None``. ``params`` is ``None`` when
+    parameter capture is switched off, and for an ``executemany`` whose
+    parameters were a one-shot iterator (perfaudit never consumes it).
+    """
+
+    sql: str
+    params: Any = None
+    duration: float = 0.0
+    alias: str = "default"
+    many: bool = False
+    callsite: CallSite | None = None
+    error: str | None = None
+    started_at: float = 0.0
+
+    @property
+    def duration_ms(self) -> float:
+        return self.duration * 1000.0
+
+    @property
+    def fingerprint(self) -> str:
+        """The SQL shape: equal for queries that differ only in values."""
+        return fingerprint(self.sql)
+
+    @property
+    def shape(self) -> SqlShape:
+        """The parsed statement: fingerprint, statement kind, tables read and written."""
+        return analyze(self.sql)
+
+
+class Recording:
+    """The queries of one recorded block, in execution order.
+
+    Filled by :func:`record`; can also be built by hand from events, which is
+    how detectors are unit-tested::
+
+        Recording([QueryEvent("SELECT 1"), QueryEvent("SELECT 2")])
+
+    ``len(recording)`` is the number of queries *executed*, including those
+    not kept because ``MAX_QUERIES`` was reached (counted in :attr:`overflow`),
+    so a query count never under-reports.
+    """
+
+    def __init__(
+        self,
+        queries: Iterable[QueryEvent] = (),
+        *,
+        overflow: int = 0,
+        duration: float | None = None,
+        using: Collection[str] | None = None,
+    ) -> None:
+        self._events: list[QueryEvent] = list(queries)
+        self._raw: list[_RawEvent] = []
+        self.overflow = overflow
+        self._duration = duration
+        self.using: frozenset[str] | None = frozenset(using) if using is not None else None
+        # Set by the recorder while the block runs.
+        self._max = sys.maxsize
+        self._keep_params = True
+        self._policy: _FramePolicy | None = None
+        self._t0 = 0.0
+        self._t1: float | None = None
+
+    # -- reading --
+
+    @property
+    def queries(self) -> list[QueryEvent]:
+        """The kept events, materialised on first access after new queries ran."""
+        raw = self._raw
+        done = len(self._events)
+        pending = len(raw)
+        if done < pending:
+            self._events.extend(_materialise(raw[i], self._t0) for i in range(done, pending))
+        return self._events
+
+    @property
+    def duration(self) -> float | None:
+        """Wall-clock seconds the block took; ``None`` while it is still running."""
+        if self._duration is not None:
+            return self._duration
+        if self._t1 is not None:
+            return self._t1 - self._t0
+        return None
+
+    @property
+    def db_time(self) -> float:
+        """Seconds spent in the kept queries."""
+        return sum(event.duration for event in self.queries)
+
+    def __len__(self) -> int:
+        return max(len(self._raw), len(self._events)) + self.overflow
+
+    def __iter__(self) -> Iterator[QueryEvent]:
+        return iter(self.queries)
+
+    def __getitem__(self, index: int) -> QueryEvent:
+        return self.queries[index]
+
+    def __repr__(self) -> str:
+        return f"<Recording {len(self)} queries, {self.db_time * 1000:.1f} ms in DB>"
+
+
+def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
+    sql, params, many, alias, start, end, error, site_info = raw
+    return QueryEvent(
+        sql=sql,
+        params=params,
+        duration=end - start,
+        alias=alias,
+        many=many,
+        callsite=_callsite(*site_info) if site_info is not None else None,
+        error=f"{error.__module__}.{error.__qualname__}" if error is not None else None,
+        started_at=start - t0 if t0 else 0.0,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _callsite(code: CodeType, lineno: int) -> CallSite:
+    return CallSite(code.co_filename, lineno, code.co_qualname)
+
+
+# -- call-site attribution ----------------------------------------------------
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """Folders whose code is never "the application": stdlib and site-packages."""
+    dirs: set[str] = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if key in paths:
+            dirs.add(paths[key])
+    try:
+        dirs.update(site.getsitepackages())
+    except AttributeError:  # pragma: no cover - old virtualenv's site.py
+        pass
+    user_site = site.getusersitepackages()
+    if isinstance(user_site, str):
+        dirs.add(user_site)
+    expanded = {os.path.realpath(d) for d in dirs} | {os.path.abspath(d) for d in dirs}
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in expanded if d))
+
+
+_LIBRARY_DIRS: Final = _library_dirs()
+_ALWAYS_SKIPPED_MODULES: Final = ("django", "perfaudit", "asgiref")
+
+
+class _FramePolicy:
+    """Decides, once per code object, whether a frame is library code."""
+
+    __slots__ = ("cache", "modules")
+
+    _MAX_CACHE = 20_000
+
+    def __init__(self, extra_modules: tuple[str, ...]) -> None:
+        self.modules = _ALWAYS_SKIPPED_MODULES + extra_modules
+        self.cache: dict[CodeType, bool] = {}
+
+    def is_library(self, code: CodeType, module: object) -> bool:
+        filename = code.co_filename
+        if filename.startswith("<frozen"):
+            return True
+        if isinstance(module, str):
+            for prefix in self.modules:
+                if module == prefix or module.startswith(prefix + "."):
+                    return True
+        return filename.startswith(_LIBRARY_DIRS)
+
+    def user_frame(self, frame: FrameType | None) -> tuple[CodeType, int] | None:
+        cache = self.cache
+        while frame is not None:
+            code = frame.f_code
+            library = cache.get(code)
+            if library is None:
+                library = self.is_library(code, frame.f_globals.get("__name__"))
+                if len(cache) >= self._MAX_CACHE:
+                    cache.clear()
+                cache[code] = library
+            if not library:
+                return code, frame.f_lineno
+            frame = frame.f_back
+        return None
+
+
+_policies: dict[tuple[str, ...], _FramePolicy] = {}
+
+
+def _policy_for(extra_modules: tuple[str, ...]) -> _FramePolicy:
+    policy = _policies.get(extra_modules)
+    if policy is None:
+        policy = _policies.setdefault(extra_modules, _FramePolicy(extra_modules))
+    return policy
+
+
+# -- the hot path -------------------------------------------------------------
+
+_store_failures = 0
+
+
+def _dispatch(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """The execute wrapper installed on every connection."""
+    active = _ACTIVE.get()
+    if not active:
+        return execute(sql, params, many, context)
+    start = perf_counter()
+    try:
+        result = execute(sql, params, many, context)
+    except BaseException as exc:
+        _store(active, sql, params, many, context, start, type(exc))
+        raise
+    _store(active, sql, params, many, context, start, None)
+    return result
+
+
+def _store(
+    active: tuple[Recording, ...],
+    sql: str,
+    params: Any,
+    many: bool,
+    context: dict[str, Any],
+    start: float,
+    error: type[BaseException] | None,
+) -> None:
+    end = perf_counter()
+    try:
+        alias = context["connection"].alias
+        site_info = None
+        for rec in active:
+            if rec._policy is not None:
+                site_info = rec._policy.user_frame(sys._getframe(1))
+                break
+        if many and not isinstance(params, list | tuple):
+            params = None  # a one-shot iterator: already consumed by the driver
+        for rec in active:
+            if rec.using is not None and alias not in rec.using:
+                continue
+            raw = rec._raw
+            if len(raw) < rec._max:
+                raw.append(
+                    (sql, params if rec._keep_params else None, many, alias, start, end, error,
+                     site_info)
+                )
+            else:
+                rec.overflow += 1
+    except Exception:  # pragma: no cover - defensive: capture must never break a query
+        global _store_failures
+        _store_failures += 1
+        logger.debug("perfaudit could not record a query", exc_info=True)
+
+
+# -- installing the wrapper ---------------------------------------------------
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _ensure_wrapped(connection: BaseDatabaseWrapper) -> None:
+    wrappers = connection.execute_wrappers
+    if _dispatch not in wrappers:
+        wrappers.insert(0, _dispatch)
+
+
+def _on_connection_created(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    _ensure_wrapped(connection)
+
+
+def install() -> None:
+    """Hook perfaudit into every connection of this process (idempotent).
+
+    Called by the app's ``ready()`` and by :func:`record`. When no recording is
+    active the wrapper costs one context-variable lookup per query.
+    """
+    global _installed
+    if not _installed:
+        with _install_lock:
+            if not _installed:
+                connection_created.connect(
+                    _on_connection_created, dispatch_uid="perfaudit.capture"
+                )
+                _installed = True
+    for connection in connections.all(initialized_only=True):
+        _ensure_wrapped(connection)
+
+
+# -- the public entry point ---------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Context manager and decorator returned by :func:`record`."""
+
+    using: frozenset[str] | None = None
+    callsites: bool | None = None
+    params: bool | None = None
+    max_queries: int | None = None
+    recording: Recording | None = field(default=None, init=False)
+    _stack: list[tuple[Recording, Token[tuple[Recording, ...]]]] = field(
+        default_factory=list, init=False, repr=False
+    )
+
+    def __enter__(self) -> Recording:
+        install()
+        aliases = self.using if self.using is not None else frozenset(connections)
+        for alias in aliases:
+            _ensure_wrapped(connections[alias])
+        rec = Recording(using=self.using)
+        rec._max = self.max_queries if self.max_queries is not None else app_settings.MAX_QUERIES
+        rec._keep_params = self.params if self.params is not None else app_settings.CAPTURE_PARAMS
+        callsites = self.callsites if self.callsites is not None else app_settings.CAPTURE_CALLSITES
+        if callsites:
+            rec._policy = _policy_for(app_settings.CALLSITE_SKIP_MODULES)
+        rec._t0 = perf_counter()
+        token = _ACTIVE.set((*_ACTIVE.get(), rec))
+        self._stack.append((rec, token))
+        self.recording = rec
+        return rec
+
+    def __exit__(self, *exc_info: object) -> None:
+        rec, token = self._stack.pop()
+        rec._t1 = perf_counter()
+        try:
+            _ACTIVE.reset(token)
+        except ValueError:
+            # Exited in another context than it was entered in (e.g. a task
+            # switch): remove just this recording, keep the others.
+            _ACTIVE.set(tuple(r for r in _ACTIVE.get() if r is not rec))
+
+    def _fresh(self) -> Recorder:
+        return Recorder(self.using, self.callsites, self.params, self.max_queries)
+
+    @overload
+    def __call__(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
+
+    def __call__(self, func: Callable[P, Any]) -> Callable[P, Any]:
+        """Decorate ``func`` so each call is recorded; ``self.recording`` keeps the last."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                inner = self._fresh()
+                try:
+                    with inner:
+                        return await func(*args, **kwargs)
+                finally:
+                    self.recording = inner.recording
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            inner = self._fresh()
+            try:
+                with inner:
+                    return func(*args, **kwargs)
+            finally:
+                self.recording = inner.recording
+
+        return wrapper
+
+
+def record(
+    *,
+    using: str | Iterable[str] | None = None,
+    callsites: bool | None = None,
+    params: bool | None = None,
+    max_queries: int | None = None,
+) -> Recorder:
+    """Record every query run inside a ``with`` block or a decorated function.
+
+    ::
+
+        with perfaudit.record() as rec:
+            list(Book.objects.select_related("author"))
+        assert len(rec) == 1
+
+    ``using`` limits recording to some database aliases (default: all).
+    ``callsites``, ``params`` and ``max_queries`` override the
+    ``CAPTURE_CALLSITES``, ``CAPTURE_PARAMS`` and ``MAX_QUERIES`` settings for
+    this block. Only queries of the current thread or asyncio task (and of the
+    work it starts with a copied context, such as ``sync_to_async``) are
+    recorded; nested blocks all see the queries of the innermost one.
+    """
+    aliases: frozenset[str] | None
+    if using is None:
+        aliases = None
+    else:
+        aliases = frozenset([using] if isinstance(using, str) else using)
+        unknown = sorted(aliases - set(connections))
+        if unknown:
+            raise ValueError(
+                f"perfaudit.record(using=...) names unknown database aliases {unknown}; "
+                f"configured aliases are {sorted(connections)}."
+            )
+    if max_queries is not None and max_queries < 1:
+        raise ValueError(f"perfaudit.record(max_queries=...) must be >= 1, got {max_queries}.")
+    return Recorder(aliases, callsites, params, max_queries)

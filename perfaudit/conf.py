@@ -1,0 +1,218 @@
+"""perfaudit's settings: one ``PERFAUDIT`` dict, read only through this module.
+
+Every key is declared once in :data:`SETTINGS` with its default, its
+validator and the sentence the docs render. The system checks
+(:mod:`perfaudit.checks`) and the accessor below share those validators, so a
+malformed value is reported by ``manage.py check`` with a stable id and, at
+request time, silently replaced by its default instead of raising.
+
+The accessor re-reads ``django.conf.settings.PERFAUDIT`` on every access so
+that ``override_settings(PERFAUDIT={...})`` in tests just works; callers read
+it once per recording or request, never per query.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple, cast
+
+from django.conf import settings as django_settings
+
+__all__ = ["SETTINGS", "Problem", "Setting", "app_settings", "user_settings"]
+
+logger = logging.getLogger("perfaudit")
+
+
+class Problem(NamedTuple):
+    """What is wrong with one setting value, as a system check reports it."""
+
+    check_id: str
+    message: str
+    hint: str
+
+
+Validator = Callable[[str, Any], Problem | None]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of the ``PERFAUDIT`` dict."""
+
+    name: str
+    default: Any
+    type_label: str
+    doc: str
+    validate: Validator
+
+
+# -- validators ---------------------------------------------------------------
+# Each returns a Problem (E003 wrong type, E004 value out of range) or None.
+
+
+def _wrong_type(name: str, value: Any, expected: str) -> Problem:
+    return Problem(
+        "perfaudit.E003",
+        f"PERFAUDIT[{name!r}] must be {expected}, got {type(value).__name__} {value!r}.",
+        f"Set PERFAUDIT[{name!r}] to {expected}, or remove it to use the default.",
+    )
+
+
+def _bool(name: str, value: Any) -> Problem | None:
+    if not isinstance(value, bool):
+        return _wrong_type(name, value, "a bool (True or False)")
+    return None
+
+
+def _int_at_least(minimum: int) -> Validator:
+    def validate(name: str, value: Any) -> Problem | None:
+        # bool is an int subclass; PERFAUDIT["MAX_QUERIES"] = True is a mistake.
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _wrong_type(name, value, "an int")
+        if value < minimum:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value}.",
+                f"Use a whole number >= {minimum}.",
+            )
+        return None
+
+    return validate
+
+
+def _number_at_least(minimum: float) -> Validator:
+    def validate(name: str, value: Any) -> Problem | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _wrong_type(name, value, "a number")
+        if value < minimum:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value}.",
+                f"Use a number >= {minimum}.",
+            )
+        return None
+
+    return validate
+
+
+def _str_sequence(name: str, value: Any) -> Problem | None:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return _wrong_type(name, value, "a list of strings")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            return _wrong_type(name, value, "a list of non-empty strings")
+    return None
+
+
+# -- the settings -------------------------------------------------------------
+
+SETTINGS: Final[Mapping[str, Setting]] = {
+    s.name: s
+    for s in (
+        Setting(
+            "MAX_QUERIES",
+            10_000,
+            "int >= 1",
+            "Most query events one recording keeps. Further queries are still executed "
+            "and counted (`Recording.overflow`, `len(recording)`) but not stored, so a "
+            "runaway loop cannot exhaust memory.",
+            _int_at_least(1),
+        ),
+        Setting(
+            "CAPTURE_CALLSITES",
+            True,
+            "bool",
+            "Attribute each query to the first frame outside Django, perfaudit, the "
+            "standard library and site-packages. Costs a short stack walk per query; "
+            "turn it off for the cheapest possible capture.",
+            _bool,
+        ),
+        Setting(
+            "CAPTURE_PARAMS",
+            True,
+            "bool",
+            "Keep SQL parameter values on each event. The detectors need them to tell "
+            "an N+1 (different values) from a duplicate (same values). They stay in "
+            "process memory; nothing emits them unless DEBUG is on or you opt in.",
+            _bool,
+        ),
+        Setting(
+            "CALLSITE_SKIP_MODULES",
+            (),
+            "list[str]",
+            "Extra module-name prefixes treated as library code when attributing call "
+            "sites, e.g. `['myproject.db_helpers']` so the frame that called your "
+            "helper is reported instead of the helper itself.",
+            _str_sequence,
+        ),
+        Setting(
+            "PAYLOAD_IGNORE",
+            (),
+            "list[str]",
+            "JSONPath-like patterns (`$.results[*].updated_at`, `$..csrf_token`) whose "
+            "values are replaced by a fixed marker before a payload is hashed, for fields "
+            "that legitimately change between two runs.",
+            _str_sequence,
+        ),
+    )
+}
+
+
+def user_settings() -> Mapping[str, Any]:
+    """The raw ``PERFAUDIT`` dict, or an empty one when unset or not a dict."""
+    value = getattr(django_settings, "PERFAUDIT", None)
+    if isinstance(value, Mapping):
+        return value
+    return {}
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+class AppSettings:
+    """Typed, validated view of ``settings.PERFAUDIT``, re-read on every access.
+
+    An invalid value never raises here: the system check reports it, and this
+    accessor falls back to the default (logging one warning per bad value).
+    """
+
+    def get(self, name: str) -> Any:
+        setting = SETTINGS[name]
+        raw = user_settings()
+        if name not in raw:
+            return setting.default
+        value = raw[name]
+        problem = setting.validate(name, value)
+        if problem is None:
+            return value
+        key = (name, repr(value))
+        if key not in _warned:
+            _warned.add(key)
+            logger.warning("%s Using the default %r. (%s)", problem.message, setting.default,
+                           problem.check_id)
+        return setting.default
+
+    @property
+    def MAX_QUERIES(self) -> int:  # noqa: N802 - mirrors the settings key
+        return cast(int, self.get("MAX_QUERIES"))
+
+    @property
+    def CAPTURE_CALLSITES(self) -> bool:  # noqa: N802
+        return cast(bool, self.get("CAPTURE_CALLSITES"))
+
+    @property
+    def CAPTURE_PARAMS(self) -> bool:  # noqa: N802
+        return cast(bool, self.get("CAPTURE_PARAMS"))
+
+    @property
+    def CALLSITE_SKIP_MODULES(self) -> tuple[str, ...]:  # noqa: N802
+        return tuple(cast("list[str]", self.get("CALLSITE_SKIP_MODULES")))
+
+
+    @property
+    def PAYLOAD_IGNORE(self) -> tuple[str, ...]:  # noqa: N802
+        return tuple(cast("list[str]", self.get("PAYLOAD_IGNORE")))
+
+
+app_settings: Final = AppSettings()

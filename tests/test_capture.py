@@ -1,0 +1,345 @@
+"""perfaudit.record(): what is captured, and what must never be."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection, connections, transaction
+from django.test import override_settings
+
+import perfaudit
+from perfaudit.capture import QueryEvent, Recording, _dispatch
+from tests.factories import AuthorFactory, BookFactory
+from tests.testapp import helpers
+from tests.testapp.models import Author, Book
+
+pytestmark = pytest.mark.django_db
+
+
+def _line_of(marker: str) -> int:
+    """Line number in this file of the line containing ``marker``."""
+    with open(__file__, encoding="utf-8") as source:
+        for number, line in enumerate(source, start=1):
+            if marker in line and "_line_of" not in line:
+                return number
+    raise AssertionError(marker)
+
+
+def test_records_orm_queries_with_sql_params_alias_and_duration() -> None:
+    author = AuthorFactory(name="Ursula")
+    with perfaudit.record() as rec:
+        found = Author.objects.get(pk=author.pk)
+        Author.objects.filter(name__startswith="U").count()
+
+    assert found == author
+    assert len(rec) == 2
+    first, second = rec.queries
+    assert "testapp_author" in first.sql
+    assert author.pk in first.params
+    assert first.alias == "default"
+    assert first.many is False
+    assert first.error is None
+    assert first.duration > 0
+    assert "COUNT(*)" in second.sql
+    assert second.started_at >= first.started_at
+    assert rec.duration is not None and rec.duration >= rec.db_time > 0
+
+
+def test_callsite_is_the_first_application_frame() -> None:
+    author = AuthorFactory()
+    with perfaudit.record() as rec:
+        Author.objects.get(pk=author.pk)  # callsite-marker-1
+
+    site = rec.queries[0].callsite
+    assert site is not None
+    assert site.filename == __file__
+    assert site.lineno == _line_of("callsite-marker-1")
+    assert site.function == "test_callsite_is_the_first_application_frame"
+    assert str(site).endswith(f"test_capture.py:{site.lineno} in {site.function}")
+
+
+def test_callsite_skip_modules_setting_moves_attribution_to_the_caller() -> None:
+    author = AuthorFactory()
+    with perfaudit.record() as rec:
+        helpers.load_author(author.pk)  # callsite-marker-2
+    assert rec.queries[0].callsite is not None
+    assert rec.queries[0].callsite.filename == helpers.__file__
+
+    with override_settings(PERFAUDIT={"CALLSITE_SKIP_MODULES": ["tests.testapp.helpers"]}):
+        with perfaudit.record() as rec:
+            helpers.load_author(author.pk)  # callsite-marker-3
+    site = rec.queries[0].callsite
+    assert site is not None
+    assert (site.filename, site.lineno) == (__file__, _line_of("callsite-marker-3"))
+
+
+def test_callsites_and_params_can_be_switched_off() -> None:
+    author = AuthorFactory()
+    with perfaudit.record(callsites=False, params=False) as rec:
+        Author.objects.get(pk=author.pk)
+    assert rec.queries[0].callsite is None
+    assert rec.queries[0].params is None
+
+    with override_settings(PERFAUDIT={"CAPTURE_CALLSITES": False, "CAPTURE_PARAMS": False}):
+        with perfaudit.record() as rec:
+            Author.objects.get(pk=author.pk)
+    assert rec.queries[0].callsite is None
+    assert rec.queries[0].params is None
+
+
+def test_queries_outside_the_block_are_not_recorded() -> None:
+    Author.objects.count()
+    with perfaudit.record() as rec:
+        Author.objects.exists()
+    Author.objects.count()
+    assert len(rec) == 1
+    assert len(rec.queries) == 1
+
+
+def test_nested_recordings_both_see_inner_queries() -> None:
+    with perfaudit.record() as outer:
+        Author.objects.count()
+        with perfaudit.record() as inner:
+            Book.objects.count()
+            Book.objects.exists()
+        Author.objects.exists()
+
+    assert [q.shape.tables for q in inner] == [("testapp_book",), ("testapp_book",)]
+    assert len(outer) == 4
+    assert [q.sql for q in outer.queries[1:3]] == [q.sql for q in inner.queries]
+
+
+def test_decorator_records_each_call_separately() -> None:
+    recorder = perfaudit.record()
+
+    @recorder
+    def load(n: int) -> int:
+        for _ in range(n):
+            Author.objects.count()
+        return n
+
+    assert load.__name__ == "load"
+    assert load(3) == 3
+    assert recorder.recording is not None
+    assert len(recorder.recording) == 3
+    load(1)
+    assert len(recorder.recording) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_async_connections")
+async def test_decorator_on_async_function() -> None:
+    recorder = perfaudit.record()
+
+    @recorder
+    async def load() -> int:
+        return await Author.objects.acount()
+
+    assert await load() == 0
+    assert recorder.recording is not None
+    assert len(recorder.recording) == 1
+    assert "COUNT(*)" in recorder.recording.queries[0].sql
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_all_aliases_by_default_and_using_restricts() -> None:
+    with perfaudit.record() as both:
+        Author.objects.count()
+        Author.objects.using("other").count()
+    assert [q.alias for q in both] == ["default", "other"]
+
+    with perfaudit.record(using=["other"]) as only_other:
+        Author.objects.count()
+        Author.objects.using("other").count()
+    assert [q.alias for q in only_other] == ["other"]
+
+    with perfaudit.record(using="default") as only_default:
+        Author.objects.count()
+        Author.objects.using("other").count()
+    assert [q.alias for q in only_default] == ["default"]
+
+
+def test_unknown_alias_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"unknown database aliases \['nope'\]"):
+        perfaudit.record(using=["nope"])
+
+
+def test_executemany_is_recorded_with_its_parameter_list() -> None:
+    table = connection.ops.quote_name(Author._meta.db_table)
+    rows = [("one",), ("two",), ("three",)]
+    with perfaudit.record() as rec, connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} (name) VALUES (%s)", rows)
+    assert len(rec) == 1
+    event = rec.queries[0]
+    assert event.many is True
+    assert list(event.params) == rows
+    assert event.shape.kind == "insert"
+    assert Author.objects.count() == 3
+
+
+def test_executemany_with_an_iterator_is_not_consumed_twice() -> None:
+    table = connection.ops.quote_name(Author._meta.db_table)
+    with perfaudit.record() as rec, connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} (name) VALUES (%s)", iter([("a",), ("b",)]))
+    assert rec.queries[0].params is None
+    assert Author.objects.count() == 2
+
+
+def test_failing_query_is_recorded_and_the_exception_propagates_unchanged() -> None:
+    with perfaudit.record() as rec:
+        with pytest.raises(DatabaseError) as raised, transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT * FROM perfaudit_no_such_table")
+    failing = [q for q in rec if q.sql == "SELECT * FROM perfaudit_no_such_table"]
+    assert len(failing) == 1
+    error_type = type(raised.value)
+    assert failing[0].error == f"{error_type.__module__}.{error_type.__qualname__}"
+    assert "perfaudit_no_such_table" in str(raised.value)
+    # The connection still works afterwards.
+    assert Author.objects.count() == 0
+
+
+def test_max_queries_bounds_memory_and_counts_the_overflow() -> None:
+    with perfaudit.record(max_queries=3) as rec:
+        for _ in range(5):
+            Author.objects.count()
+    assert len(rec.queries) == 3
+    assert rec.overflow == 2
+    assert len(rec) == 5
+
+    with override_settings(PERFAUDIT={"MAX_QUERIES": 2}), perfaudit.record() as rec:
+        for _ in range(4):
+            Author.objects.exists()
+    assert (len(rec.queries), rec.overflow, len(rec)) == (2, 2, 4)
+
+
+def test_invalid_max_queries_setting_falls_back_to_default_at_runtime(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with override_settings(PERFAUDIT={"MAX_QUERIES": -5}), perfaudit.record() as rec:
+        Author.objects.count()
+    assert len(rec.queries) == 1
+    assert "MAX_QUERIES" in caplog.text
+
+
+def test_users_own_execute_wrapper_keeps_working_in_any_order() -> None:
+    seen: list[str] = []
+
+    def user_wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(user_wrapper), perfaudit.record() as rec:
+        Author.objects.count()
+    with perfaudit.record() as rec2, connection.execute_wrapper(user_wrapper):
+        Author.objects.exists()
+
+    assert len(seen) == 2
+    assert len(rec) == 1
+    assert len(rec2) == 1
+    assert connection.execute_wrappers == [_dispatch]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_do_not_mix() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+    results: dict[str, Recording] = {}
+    errors: list[BaseException] = []
+
+    def worker(name: str, model: type[Author] | type[Book]) -> None:
+        try:
+            with perfaudit.record() as rec:
+                for _ in range(5):
+                    barrier.wait()
+                    model.objects.count()
+            results[name] = rec
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    with perfaudit.record() as main_rec:
+        threads = [
+            threading.Thread(target=worker, args=("authors", Author)),
+            threading.Thread(target=worker, args=("books", Book)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert not errors
+    assert [q.shape.tables for q in results["authors"]] == [("testapp_author",)] * 5
+    assert [q.shape.tables for q in results["books"]] == [("testapp_book",)] * 5
+    assert len(main_rec) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_thread_running_in_a_copied_context_is_recorded_on_its_new_connection() -> None:
+    def work() -> None:
+        try:
+            Author.objects.count()
+        finally:
+            connections.close_all()
+
+    with perfaudit.record() as rec:
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(work,))
+        thread.start()
+        thread.join()
+    assert len(rec) == 1
+    assert rec.queries[0].shape.tables == ("testapp_author",)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_async_connections")
+async def test_asyncio_tasks_do_not_mix() -> None:
+    both_started = asyncio.Event()
+    started = 0
+
+    async def task(model: type[Author] | type[Book]) -> Recording:
+        nonlocal started
+        with perfaudit.record() as rec:
+            started += 1
+            if started == 2:
+                both_started.set()
+            await both_started.wait()
+            for _ in range(3):
+                await model.objects.acount()
+                await asyncio.sleep(0)
+        return rec
+
+    authors, books = await asyncio.gather(task(Author), task(Book))
+    assert [q.shape.tables for q in authors] == [("testapp_author",)] * 3
+    assert [q.shape.tables for q in books] == [("testapp_book",)] * 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_async_connections")
+async def test_sync_to_async_work_belongs_to_the_calling_task() -> None:
+    def create() -> None:
+        BookFactory()
+
+    with perfaudit.record() as rec:
+        await sync_to_async(create)()
+    assert {t for q in rec for t in q.shape.written} == {"testapp_author", "testapp_book"}
+
+
+def test_hand_built_recording() -> None:
+    rec = Recording(
+        [QueryEvent("SELECT 1", duration=0.002), QueryEvent("SELECT 2", duration=0.003)],
+        overflow=1,
+    )
+    assert len(rec) == 3
+    assert rec.db_time == pytest.approx(0.005)
+    assert rec[1].duration_ms == pytest.approx(3.0)
+    assert rec.queries[0].fingerprint == rec.queries[1].fingerprint == "SELECT ?"
+    assert "3 queries" in repr(rec)
