@@ -19,6 +19,7 @@ How it works, and why:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -218,10 +219,8 @@ def _library_dirs() -> tuple[str, ...]:
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         if key in paths:
             dirs.add(paths[key])
-    try:
+    with contextlib.suppress(AttributeError):  # old virtualenv's site.py lacks it
         dirs.update(site.getsitepackages())
-    except AttributeError:  # pragma: no cover - old virtualenv's site.py
-        pass
     user_site = site.getusersitepackages()
     if isinstance(user_site, str):
         dirs.add(user_site)
@@ -327,8 +326,16 @@ def _store(
             raw = rec._raw
             if len(raw) < rec._max:
                 raw.append(
-                    (sql, params if rec._keep_params else None, many, alias, start, end, error,
-                     site_info)
+                    (
+                        sql,
+                        params if rec._keep_params else None,
+                        many,
+                        alias,
+                        start,
+                        end,
+                        error,
+                        site_info,
+                    )
                 )
             else:
                 rec.overflow += 1
@@ -396,7 +403,9 @@ class Recorder:
         rec = Recording(using=self.using)
         rec._max = self.max_queries if self.max_queries is not None else app_settings.MAX_QUERIES
         rec._keep_params = self.params if self.params is not None else app_settings.CAPTURE_PARAMS
-        callsites = self.callsites if self.callsites is not None else app_settings.CAPTURE_CALLSITES
+        callsites = (
+            self.callsites if self.callsites is not None else app_settings.CAPTURE_CALLSITES
+        )
         if callsites:
             rec._policy = _policy_for(app_settings.CALLSITE_SKIP_MODULES)
         rec._t0 = perf_counter()

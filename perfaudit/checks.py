@@ -30,7 +30,7 @@ def check_settings(
     """Validate every key of ``settings.PERFAUDIT`` against :data:`perfaudit.conf.SETTINGS`."""
     if not hasattr(settings, "PERFAUDIT"):
         return []
-    raw = settings.PERFAUDIT
+    raw = getattr(settings, "PERFAUDIT", None)
     if not isinstance(raw, Mapping):
         return [
             Error(

@@ -189,29 +189,29 @@ class AppSettings:
         key = (name, repr(value))
         if key not in _warned:
             _warned.add(key)
-            logger.warning("%s Using the default %r. (%s)", problem.message, setting.default,
-                           problem.check_id)
+            logger.warning(
+                "%s Using the default %r. (%s)", problem.message, setting.default, problem.check_id
+            )
         return setting.default
 
     @property
-    def MAX_QUERIES(self) -> int:  # noqa: N802 - mirrors the settings key
+    def MAX_QUERIES(self) -> int:
         return cast(int, self.get("MAX_QUERIES"))
 
     @property
-    def CAPTURE_CALLSITES(self) -> bool:  # noqa: N802
+    def CAPTURE_CALLSITES(self) -> bool:
         return cast(bool, self.get("CAPTURE_CALLSITES"))
 
     @property
-    def CAPTURE_PARAMS(self) -> bool:  # noqa: N802
+    def CAPTURE_PARAMS(self) -> bool:
         return cast(bool, self.get("CAPTURE_PARAMS"))
 
     @property
-    def CALLSITE_SKIP_MODULES(self) -> tuple[str, ...]:  # noqa: N802
+    def CALLSITE_SKIP_MODULES(self) -> tuple[str, ...]:
         return tuple(cast("list[str]", self.get("CALLSITE_SKIP_MODULES")))
 
-
     @property
-    def PAYLOAD_IGNORE(self) -> tuple[str, ...]:  # noqa: N802
+    def PAYLOAD_IGNORE(self) -> tuple[str, ...]:
         return tuple(cast("list[str]", self.get("PAYLOAD_IGNORE")))
 
 

@@ -78,26 +78,26 @@ _KEYWORDS: Final = frozenset(
     ABORT ALL ALTER ANALYZE AND ANY ARRAY AS ASC AVG BEGIN BETWEEN BIGINT BINARY BOOLEAN
     BOTH BY CASCADE CASE CAST CHAR COALESCE COLLATE COLUMN COMMIT CONCAT CONFLICT
     CONSTRAINT COUNT CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIMESTAMP DATE DEFAULT
-    DEFERRABLE DEFERRED DELETE DESC DISTINCT DO DROP ELSE END ESCAPE EXCEPT EXCLUSIVE EXISTS
-    EXPLAIN EXTRACT FALSE FETCH FILTER FIRST FOLLOWING FOR FOREIGN FROM FULL GLOB GREATEST
-    GROUP GROUP_CONCAT HAVING IF IFNULL IGNORE ILIKE IMMEDIATE IN INDEX INNER INSERT
-    INTEGER INTERSECT INTERVAL INTO IS ISNULL JOIN JSON KEY LAST LATERAL LEADING LEAST LEFT
-    LENGTH LIKE LIMIT LOCK LOWER MATERIALIZED MAX MIN NATURAL NEXT NO NOT NOTHING NOTNULL
-    NOWAIT NULL NULLIF NULLS OF OFFSET ON ONLY OR ORDER OUTER OVER PARTITION PRECEDING
-    PRIMARY RANGE RECURSIVE REFERENCES REGEXP RELEASE REPLACE RESTRICT RETURNING RIGHT
-    ROLLBACK ROW ROWS SAVEPOINT SELECT SET SHARE SKIP SOME START STRING_AGG SUBSTRING SUM
-    TABLE TEXT THEN TIME TIMESTAMP TO TRAILING TRANSACTION TRIM TRUE TRUNCATE UNBOUNDED
-    UNION UNIQUE UNNEST UPDATE UPPER USING VALUES VARCHAR VIEW WHEN WHERE WINDOW WITH
-    WITHOUT WORK
+    DEFERRABLE DEFERRED DELETE DESC DISTINCT DO DROP ELSE END ESCAPE EXCEPT EXCLUSIVE
+    EXISTS EXPLAIN EXTRACT FALSE FETCH FILTER FIRST FOLLOWING FOR FOREIGN FROM FULL GLOB
+    GREATEST GROUP GROUP_CONCAT HAVING IF IFNULL IGNORE ILIKE IMMEDIATE IN INDEX INNER
+    INSERT INTEGER INTERSECT INTERVAL INTO IS ISNULL JOIN JSON KEY LAST LATERAL LEADING
+    LEAST LEFT LENGTH LIKE LIMIT LOCK LOWER MATERIALIZED MAX MIN NATURAL NEXT NO NOT
+    NOTHING NOTNULL NOWAIT NULL NULLIF NULLS OF OFFSET ON ONLY OR ORDER OUTER OVER
+    PARTITION PRECEDING PRIMARY RANGE RECURSIVE REFERENCES REGEXP RELEASE REPLACE
+    RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS SAVEPOINT SELECT SET SHARE SKIP SOME
+    START STRING_AGG SUBSTRING SUM TABLE TEXT THEN TIME TIMESTAMP TO TRAILING
+    TRANSACTION TRIM TRUE TRUNCATE UNBOUNDED UNION UNIQUE UNNEST UPDATE UPPER USING
+    VALUES VARCHAR VIEW WHEN WHERE WINDOW WITH WITHOUT WORK
     """.split()
 )
 
 # Keywords after which "(" opens a clause, not a function call's argument list.
 _CLAUSE_KEYWORDS: Final = frozenset(
     """
-    ALL AND ANY AS BY DISTINCT EXCEPT EXISTS FROM IN INTERSECT INTO JOIN LATERAL NOT ON OR
-    OVER SELECT SET SOME THEN UNION USING VALUES WHEN WHERE WITH ELSE RETURNING HAVING
-    FILTER WINDOW IS
+    ALL AND ANY AS BY DISTINCT EXCEPT EXISTS FROM IN INTERSECT INTO JOIN LATERAL NOT ON
+    OR OVER SELECT SET SOME THEN UNION USING VALUES WHEN WHERE WITH ELSE RETURNING
+    HAVING FILTER WINDOW IS
     """.split()
 )
 
@@ -117,7 +117,7 @@ _KIND_BY_VERB: Final = {
 
 _NO_SPACE_BEFORE: Final = frozenset({")", ",", ".", "::", ";", "[", "]"})
 _NO_SPACE_AFTER: Final = frozenset({"(", ".", "::", "["})
-_IN_LIST_ITEMS: Final = frozenset({"?", ",", "NULL"})
+_IN_LIST_ITEMS: Final = frozenset({"?", ",", "NULL", "(", ")"})
 
 
 def _tokens(sql: str) -> tuple[list[str], list[int]]:
@@ -165,16 +165,23 @@ def _tokens(sql: str) -> tuple[list[str], list[int]]:
 def _collapse_group(texts: list[str], kinds: list[int], start: int) -> bool:
     """Collapse the group opened at ``start`` (its ")" not yet appended).
 
-    ``IN (?, ?, ?)`` becomes ``IN (...)`` whatever its length; ``VALUES (…),
-    (…)`` becomes ``VALUES (...)`` whatever the number of rows.
+    ``IN (?, ?, ?)`` (or ``IN ((?), (?))``, Django's tuple lookups) becomes
+    ``IN (...)`` whatever its length; ``VALUES (…), (…)`` becomes
+    ``VALUES (...)`` whatever the number of rows; ``(a = ? OR a = ? OR …)``,
+    the form Django's tuple ``IN`` takes on SQLite, becomes ``(a = ? OR ...)``.
     """
     before = texts[start - 1] if start > 0 else ""
-    if before == "IN" and all(t in _IN_LIST_ITEMS for t in texts[start + 1 :]):
+    if "OR" in texts[start + 1 :] and _collapse_repeated_or(texts, kinds, start):
+        return False  # the group's own ")" is still to be appended
+    if before == "VALUES" or (
+        before == "IN" and all(t in _IN_LIST_ITEMS for t in texts[start + 1 :])
+    ):
         pass
-    elif before == "VALUES":
-        pass
-    elif before == "," and start >= 3 and texts[start - 2] == "(...)" and (
-        texts[start - 3] == "VALUES"
+    elif (
+        before == ","
+        and start >= 3
+        and texts[start - 2] == "(...)"
+        and (texts[start - 3] == "VALUES")
     ):
         # A further VALUES row: drop it and its comma.
         del texts[start - 1 :], kinds[start - 1 :]
@@ -184,6 +191,30 @@ def _collapse_group(texts: list[str], kinds: list[int], start: int) -> bool:
     del texts[start:], kinds[start:]
     texts.append("(...)")
     kinds.append(_VALUE)
+    return True
+
+
+def _collapse_repeated_or(texts: list[str], kinds: list[int], start: int) -> bool:
+    """Fold ``x OR x OR x`` (identical terms) inside the group opened at ``start``."""
+    pieces: list[tuple[str, ...]] = []
+    depth = 0
+    piece_start = start + 1
+    for i in range(start + 1, len(texts)):
+        text = texts[i]
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        elif text == "OR" and depth == 0:
+            pieces.append(tuple(texts[piece_start:i]))
+            piece_start = i + 1
+    pieces.append(tuple(texts[piece_start:]))
+    if len(pieces) < 2 or any(piece != pieces[0] for piece in pieces):
+        return False
+    end = start + 1 + len(pieces[0])
+    del texts[end:], kinds[end:]
+    texts += ["OR", "..."]
+    kinds += [_KW, _VALUE]
     return True
 
 
@@ -227,7 +258,9 @@ def _skip_alias(texts: list[str], kinds: list[int], i: int) -> int:
     return i
 
 
-def _tables(texts: list[str], kinds: list[int], verb: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _tables(
+    texts: list[str], kinds: list[int], verb: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     read: dict[str, None] = {}
     written: dict[str, None] = {}
     n = len(texts)
@@ -239,9 +272,7 @@ def _tables(texts: list[str], kinds: list[int], verb: str) -> tuple[tuple[str, .
             target = written if (verb == "DELETE" and i > 0 and texts[i - 1] == "DELETE") else read
         elif text == "JOIN":
             target = read
-        elif text == "INTO" and verb in ("INSERT", "REPLACE"):
-            target = written
-        elif text == "UPDATE" and i == 0:
+        elif (text == "INTO" and verb in ("INSERT", "REPLACE")) or (text == "UPDATE" and i == 0):
             target = written
         if target is None or i + 1 >= n or kinds[i + 1] != _IDENT:
             i += 1

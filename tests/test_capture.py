@@ -47,7 +47,8 @@ def test_records_orm_queries_with_sql_params_alias_and_duration() -> None:
     assert first.duration > 0
     assert "COUNT(*)" in second.sql
     assert second.started_at >= first.started_at
-    assert rec.duration is not None and rec.duration >= rec.db_time > 0
+    assert rec.duration is not None
+    assert rec.duration >= rec.db_time > 0
 
 
 def test_callsite_is_the_first_application_frame() -> None:

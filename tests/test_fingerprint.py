@@ -1,0 +1,259 @@
+"""fingerprint() / analyze(): shapes of the SQL Django really generates."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q
+
+import perfaudit
+from perfaudit.fingerprint import analyze, fingerprint
+from tests.factories import AuthorFactory, BookFactory, TagFactory
+from tests.testapp.models import Author, Book, Review, Tag
+
+
+def _sql_of(action: object) -> list[str]:
+    """Run ``action`` (a callable) and return the SQL it executed, transaction control excluded."""
+    with perfaudit.record() as rec:
+        action()  # type: ignore[operator]
+    return [q.sql for q in rec if q.shape.kind != "transaction"]
+
+
+def _one_sql(action: object) -> str:
+    statements = _sql_of(action)
+    assert len(statements) == 1, statements
+    return statements[0]
+
+
+# -- real ORM SQL, on whichever database the suite runs on --------------------
+
+pytestmark = pytest.mark.django_db
+
+
+def test_in_lists_of_any_length_share_a_shape() -> None:
+    two = _one_sql(lambda: list(Author.objects.filter(id__in=[1, 2])))
+    five = _one_sql(lambda: list(Author.objects.filter(id__in=[1, 2, 3, 4, 5])))
+    one = _one_sql(lambda: list(Author.objects.filter(id__in=[7])))
+    assert two != five
+    assert fingerprint(two) == fingerprint(five) == fingerprint(one)
+    assert "IN (...)" in fingerprint(two)
+    by_name = _one_sql(lambda: list(Author.objects.filter(name__in=["a", "b"])))
+    assert fingerprint(by_name) != fingerprint(two)
+
+
+def test_filters_with_different_values_share_a_shape() -> None:
+    a = _one_sql(lambda: list(Author.objects.filter(name="Ann", id__gt=3)))
+    b = _one_sql(lambda: list(Author.objects.filter(name="Bob", id__gt=99)))
+    assert fingerprint(a) == fingerprint(b)
+    shape = analyze(a)
+    assert shape.kind == "select"
+    assert shape.tables == ("testapp_author",)
+    assert "WHERE (testapp_author.id > ? AND testapp_author.name = ?)" in shape.fingerprint or (
+        "testapp_author.name = ?" in shape.fingerprint
+    )
+
+
+def test_pages_of_a_paginated_list_share_a_shape() -> None:
+    page2 = _one_sql(lambda: list(Author.objects.order_by("id")[10:20]))
+    page3 = _one_sql(lambda: list(Author.objects.order_by("id")[20:30]))
+    assert fingerprint(page2) == fingerprint(page3)
+    assert fingerprint(page2).endswith("LIMIT ? OFFSET ?")
+
+
+def test_bulk_create_of_different_sizes_share_a_shape() -> None:
+    three = _one_sql(lambda: Author.objects.bulk_create(Author(name=f"a{i}") for i in range(3)))
+    five = _one_sql(lambda: Author.objects.bulk_create(Author(name=f"b{i}") for i in range(5)))
+    assert fingerprint(three) == fingerprint(five)
+    shape = analyze(three)
+    assert shape.kind == "insert"
+    assert shape.written == ("testapp_author",)
+
+
+def test_join_lists_every_table_read() -> None:
+    sql = _one_sql(lambda: list(Book.objects.select_related("author").filter(author__name="x")))
+    shape = analyze(sql)
+    assert shape.tables == ("testapp_book", "testapp_author")
+    assert "INNER JOIN testapp_author ON" in shape.fingerprint
+
+
+def test_m2m_and_reverse_relations() -> None:
+    book = BookFactory()
+    book.tags.add(TagFactory())
+    tags_sql = _one_sql(lambda: list(book.tags.all()))
+    assert set(analyze(tags_sql).tables) == {"testapp_tag", "testapp_book_tags"}
+    reviews_sql = _one_sql(lambda: list(book.reviews.all()))
+    assert analyze(reviews_sql).tables == ("testapp_review",)
+
+
+def test_prefetch_queries_of_different_sizes_share_a_shape() -> None:
+    """Django 5.2 prefetches through tuple lookups: ``IN ((?), (?))`` or, on
+    SQLite, ``(id = ? OR id = ?)``; older versions use ``IN (?, ?)``."""
+    BookFactory.create_batch(3)
+    three = _sql_of(lambda: list(Book.objects.prefetch_related("author")))
+    BookFactory.create_batch(2)
+    five = _sql_of(lambda: list(Book.objects.prefetch_related("author")))
+    assert len(three) == len(five) == 2
+    assert three[1] != five[1]
+    assert fingerprint(three[1]) == fingerprint(five[1])
+    assert "IN (...)" in fingerprint(three[1]) or "OR ..." in fingerprint(three[1])
+
+
+def test_repeated_or_terms_fold_but_different_terms_do_not() -> None:
+    assert fingerprint("SELECT * FROM t WHERE (t.id = ? OR t.id = ? OR t.id = ?)") == (
+        "SELECT * FROM t WHERE (t.id = ? OR ...)"
+    )
+    assert fingerprint("SELECT * FROM t WHERE ((a = ? AND b = ?) OR (a = ? AND b = ?))") == (
+        "SELECT * FROM t WHERE ((a = ? AND b = ?) OR ...)"
+    )
+    assert fingerprint("SELECT * FROM t WHERE (t.a = ? OR t.b = ?)") == (
+        "SELECT * FROM t WHERE (t.a = ? OR t.b = ?)"
+    )
+    assert fingerprint("SELECT * FROM t WHERE x IN ((?, ?), (?, ?))") == (
+        "SELECT * FROM t WHERE x IN (...)"
+    )
+
+
+def test_subqueries_and_exists() -> None:
+    reviewed = Review.objects.filter(book=OuterRef("pk"), rating__gte=4)
+    sql = _one_sql(lambda: list(Book.objects.filter(Exists(reviewed))))
+    shape = analyze(sql)
+    assert shape.tables == ("testapp_book", "testapp_review")
+    assert "EXISTS (SELECT" in shape.fingerprint
+
+    nested = _one_sql(
+        lambda: list(Author.objects.filter(pk__in=Book.objects.filter(title="x").values("author")))
+    )
+    assert "IN (SELECT" in fingerprint(nested)
+    assert analyze(nested).tables == ("testapp_author", "testapp_book")
+
+
+def test_distinct_count_over_a_join() -> None:
+    sql = _one_sql(lambda: Book.objects.filter(tags__name__startswith="t").distinct().count())
+    shape = analyze(sql)
+    assert shape.fingerprint.startswith("SELECT COUNT(*)")
+    assert "DISTINCT" in shape.fingerprint
+    assert set(shape.tables) == {"testapp_book", "testapp_book_tags", "testapp_tag"}
+
+
+def test_annotation_produces_group_by() -> None:
+    sql = _one_sql(lambda: list(Book.objects.annotate(n=Count("reviews"))))
+    shape = analyze(sql)
+    assert "COUNT(testapp_review.id)" in shape.fingerprint
+    assert "GROUP BY" in shape.fingerprint
+    assert shape.tables == ("testapp_book", "testapp_review")
+
+
+def test_update_and_delete_name_their_target() -> None:
+    update = _one_sql(lambda: Author.objects.filter(name="x").update(name="y"))
+    assert analyze(update).kind == "update"
+    assert analyze(update).written == ("testapp_author",)
+    delete = _one_sql(lambda: Tag.objects.filter(Q(name="x") | Q(name="y"))._raw_delete("default"))
+    assert analyze(delete).kind == "delete"
+    assert analyze(delete).written == ("testapp_tag",)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_savepoints_are_transaction_control_with_one_shape() -> None:
+    AuthorFactory()
+    with perfaudit.record() as rec:
+        with transaction.atomic(), transaction.atomic():
+            Author.objects.count()
+        with transaction.atomic(), transaction.atomic():
+            Author.objects.count()
+    control = [q.shape for q in rec if q.shape.kind == "transaction"]
+    savepoints = {s.fingerprint for s in control if s.fingerprint.startswith("SAVEPOINT")}
+    if connection.features.uses_savepoints:
+        assert savepoints == {"SAVEPOINT ?"}
+    reads = [q for q in rec if q.shape.kind == "select"]
+    assert len(reads) == 2
+
+
+# -- hand-written SQL of each dialect -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        'SELECT "a"."id" FROM "books" "a" WHERE "a"."id" = %s',
+        "SELECT `a`.`id` FROM `books` `a` WHERE `a`.`id` = %s",
+        "select a.id from books a where a.id = ?",
+        "SELECT a.id FROM books a WHERE a.id = $1",
+        "SELECT a.id FROM books a WHERE a.id = :id",
+        "SELECT a.id FROM books a WHERE a.id = %(id)s",
+        "SELECT a.id FROM books a WHERE a.id = 42",
+        "SELECT a.id FROM books a WHERE a.id = 'forty-two'",
+        "SELECT /* hint */ a.id\n  FROM books a -- trailing\n WHERE a.id   =   4.2e1",
+    ],
+)
+def test_dialects_placeholders_literals_comments_and_whitespace_fold(sql: str) -> None:
+    assert fingerprint(sql) == "SELECT a.id FROM books a WHERE a.id = ?"
+
+
+def test_string_literals_with_quotes_and_backslashes() -> None:
+    assert fingerprint("SELECT 1 WHERE x = 'it''s' AND y LIKE %s ESCAPE '\\'") == (
+        "SELECT ? WHERE x = ? AND y LIKE ? ESCAPE ?"
+    )
+    assert fingerprint("SELECT $$a 'quoted' body$$, $tag$x$tag$") == "SELECT ?, ?"
+
+
+def test_postgres_casts_are_not_placeholders() -> None:
+    shape = analyze('SELECT "t"."id"::text FROM "t" WHERE "t"."x" = ANY(%s::integer[])')
+    assert shape.fingerprint == "SELECT t.id::TEXT FROM t WHERE t.x = ANY (?::INTEGER[])"
+
+
+def test_booleans_and_numbers_become_placeholders_but_null_stays() -> None:
+    assert fingerprint("SELECT * FROM t WHERE a = TRUE AND b = false AND c IS NULL LIMIT 21") == (
+        "SELECT * FROM t WHERE a = ? AND b = ? AND c IS NULL LIMIT ?"
+    )
+
+
+def test_multi_row_values_collapse() -> None:
+    one = fingerprint('INSERT INTO "t" ("a", "b") VALUES (%s, %s)')
+    three = fingerprint('INSERT INTO "t" ("a", "b") VALUES (%s, %s), (%s, %s), (%s, %s)')
+    assert one == three == "INSERT INTO t(a, b) VALUES (...)"
+
+
+def test_in_subquery_is_kept() -> None:
+    assert fingerprint("SELECT * FROM a WHERE id IN (SELECT b.a_id FROM b)") == (
+        "SELECT * FROM a WHERE id IN (SELECT b.a_id FROM b)"
+    )
+
+
+def test_quoted_identifiers_keep_their_case_and_escaped_quotes() -> None:
+    assert analyze('SELECT * FROM "My""Table"').tables == ('My"Table',)
+    assert analyze("SELECT * FROM `weird``name`").tables == ("weird`name",)
+
+
+def test_comma_joins_and_schema_qualified_tables() -> None:
+    shape = analyze("SELECT * FROM public.a, b AS x, c y WHERE a.id = x.id")
+    assert shape.tables == ("public.a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("BEGIN", "transaction"),
+        ('RELEASE SAVEPOINT "s1_x1"', "transaction"),
+        ('ROLLBACK TO SAVEPOINT "s1_x1"', "transaction"),
+        ("COMMIT", "transaction"),
+        ('CREATE TABLE "x" ("id" integer)', "ddl"),
+        ("WITH c AS (SELECT 1) SELECT * FROM c", "select"),
+        ("SET TIME ZONE 'UTC'", "other"),
+    ],
+)
+def test_statement_kinds(sql: str, kind: str) -> None:
+    assert analyze(sql).kind == kind
+
+
+def test_savepoint_names_are_folded() -> None:
+    assert fingerprint('RELEASE SAVEPOINT "s140_x12"') == fingerprint('RELEASE SAVEPOINT "s9_x1"')
+
+
+def test_results_are_cached_on_the_sql_string() -> None:
+    sql = "SELECT * FROM perfaudit_cache_probe WHERE id = %s"
+    before = analyze.cache_info()
+    first = analyze(sql)
+    second = analyze(sql)
+    after = analyze.cache_info()
+    assert first is second
+    assert after.hits >= before.hits + 1
