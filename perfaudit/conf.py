@@ -105,6 +105,27 @@ def _str_sequence(name: str, value: Any) -> Problem | None:
     return None
 
 
+def _payload_patterns(name: str, value: Any) -> Problem | None:
+    problem = _str_sequence(name, value)
+    if problem is not None:
+        return problem
+    # Imported here, not at the top: perfaudit.payload reads app_settings, so a
+    # module-level import would be circular.
+    from perfaudit.payload._jsonpath import compile_pattern
+
+    for pattern in value:
+        try:
+            compile_pattern(pattern)
+        except ValueError as exc:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] has a malformed pattern: {exc}",
+                "Fix or remove the pattern; each must start with '$' and use only "
+                ".name, ['name'], [n], [*] and ..name steps.",
+            )
+    return None
+
+
 # -- the settings -------------------------------------------------------------
 
 SETTINGS: Final[Mapping[str, Setting]] = {
@@ -147,13 +168,35 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             _str_sequence,
         ),
         Setting(
+            "N_PLUS_ONE_MIN_REPEATS",
+            3,
+            "int >= 2",
+            "How many queries of one shape, from one call site, with different parameters, "
+            "make an N+1 finding. See docs/detectors.md for why 3.",
+            _int_at_least(2),
+        ),
+        Setting(
+            "DUPLICATE_MIN_REPEATS",
+            2,
+            "int >= 2",
+            "How many runs of the same read with the same parameters make a duplicate finding.",
+            _int_at_least(2),
+        ),
+        Setting(
+            "SLOW_QUERY_MS",
+            100,
+            "number >= 0",
+            "A query at least this long (milliseconds) is reported as slow.",
+            _number_at_least(0),
+        ),
+        Setting(
             "PAYLOAD_IGNORE",
             (),
             "list[str]",
             "JSONPath-like patterns (`$.results[*].updated_at`, `$..csrf_token`) whose "
             "values are replaced by a fixed marker before a payload is hashed, for fields "
             "that legitimately change between two runs.",
-            _str_sequence,
+            _payload_patterns,
         ),
     )
 }
@@ -209,6 +252,18 @@ class AppSettings:
     @property
     def CALLSITE_SKIP_MODULES(self) -> tuple[str, ...]:
         return tuple(cast("list[str]", self.get("CALLSITE_SKIP_MODULES")))
+
+    @property
+    def N_PLUS_ONE_MIN_REPEATS(self) -> int:
+        return cast(int, self.get("N_PLUS_ONE_MIN_REPEATS"))
+
+    @property
+    def DUPLICATE_MIN_REPEATS(self) -> int:
+        return cast(int, self.get("DUPLICATE_MIN_REPEATS"))
+
+    @property
+    def SLOW_QUERY_MS(self) -> float:
+        return cast(float, self.get("SLOW_QUERY_MS"))
 
     @property
     def PAYLOAD_IGNORE(self) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import factory
 
-from tests.testapp.models import Author, Book, Review, Tag
+from tests.testapp.models import Author, AuthorProfile, Book, Review, Tag
 
 
 class AuthorFactory(factory.django.DjangoModelFactory):
@@ -36,3 +36,11 @@ class ReviewFactory(factory.django.DjangoModelFactory):
 
     book = factory.SubFactory(BookFactory)
     rating = factory.Sequence(lambda n: n % 5 + 1)
+
+
+class AuthorProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuthorProfile
+
+    author = factory.SubFactory(AuthorFactory)
+    bio = factory.Sequence(lambda n: f"bio {n}")

@@ -56,6 +56,8 @@ def test_unknown_key_is_e002_with_a_did_you_mean_hint() -> None:
         ("CAPTURE_PARAMS", 1),
         ("CALLSITE_SKIP_MODULES", "myproject.db"),
         ("CALLSITE_SKIP_MODULES", ["ok", 3]),
+        ("N_PLUS_ONE_MIN_REPEATS", 2.5),
+        ("SLOW_QUERY_MS", "100"),
     ],
 )
 def test_wrong_type_is_e003(key: str, value: Any) -> None:
@@ -66,11 +68,21 @@ def test_wrong_type_is_e003(key: str, value: Any) -> None:
     assert error.hint
 
 
-@pytest.mark.parametrize("value", [0, -1])
-def test_out_of_range_is_e004(value: int) -> None:
-    with override_settings(PERFAUDIT={"MAX_QUERIES": value}):
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("MAX_QUERIES", 0),
+        ("MAX_QUERIES", -1),
+        ("N_PLUS_ONE_MIN_REPEATS", 1),
+        ("DUPLICATE_MIN_REPEATS", 0),
+        ("SLOW_QUERY_MS", -0.5),
+    ],
+)
+def test_out_of_range_is_e004(key: str, value: float) -> None:
+    with override_settings(PERFAUDIT={key: value}):
         (error,) = check_settings()
     assert error.id == "perfaudit.E004"
+    assert key in error.msg
     assert str(value) in error.msg
 
 

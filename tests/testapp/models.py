@@ -28,6 +28,11 @@ class Book(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def author_name(self) -> str:
+        # A property that queries when `author` was not select_related.
+        return self.author.name
+
 
 class Review(models.Model):
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="reviews")
@@ -35,3 +40,11 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.book_id}: {self.rating}"
+
+
+class AuthorProfile(models.Model):
+    author = models.OneToOneField(Author, on_delete=models.CASCADE, related_name="profile")
+    bio = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.author_id}"

@@ -1,0 +1,304 @@
+"""Clause extraction over the token stream of :mod:`perfaudit.sqltokens`.
+
+Reads just enough structure for the detectors, so that nothing downstream
+parses SQL again: the tables read and written, and, for the *main* statement
+(subqueries excluded), the columns filtered by equality, the ``GROUP BY``
+columns, the aggregates of the select list, ``DISTINCT`` and ``LIMIT``. Column
+references are resolved through the statement's table aliases
+(``U0.book_id`` → ``app_review.book_id``). Pure functions, no Django import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+from perfaudit.sqltokens import IDENT, KW
+
+__all__ = ["Aggregate", "Clauses", "extract"]
+
+_AGGREGATES: Final = frozenset(
+    {"COUNT", "SUM", "AVG", "MIN", "MAX", "ARRAY_AGG", "STRING_AGG", "GROUP_CONCAT"}
+)
+# Keywords that end one top-level clause and start the next.
+_CLAUSE_STARTS: Final = frozenset(
+    {
+        "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET",
+        "WINDOW", "UNION", "INTERSECT", "EXCEPT", "RETURNING", "SET", "VALUES", "FOR",
+        "FETCH",
+    }
+)  # fmt: skip
+_SUBQUERY_STARTS: Final = frozenset({"SELECT", "WITH", "VALUES"})
+
+
+class Aggregate(NamedTuple):
+    """An aggregate call of the select list: ``COUNT(DISTINCT t.col)``."""
+
+    function: str
+    column: str  # resolved "table.column", "*", or the normalised expression
+    distinct: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Clauses:
+    tables: tuple[str, ...]
+    written: tuple[str, ...]
+    main_tables: tuple[str, ...]
+    filters: tuple[str, ...]
+    group_by: tuple[str, ...]
+    aggregates: tuple[Aggregate, ...]
+    distinct: bool
+    count_over_distinct: bool
+    distinct_columns: int
+    limit: bool
+    offset: bool
+
+
+def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
+    """Read the clauses of one normalised statement."""
+    n = len(texts)
+    # main[i]: token i belongs to the main statement, not to a subquery.
+    main = [True] * n
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for i, text in enumerate(texts):
+        if text == "(":
+            stack.append(i)
+        elif text == ")" and stack:
+            opening = stack.pop()
+            closing[opening] = i
+            if opening + 1 < n and texts[opening + 1] in _SUBQUERY_STARTS:
+                for j in range(opening + 1, i):
+                    main[j] = False
+
+    depth = 0
+    clauses: dict[str, tuple[int, int]] = {}
+    current, start = "", 0
+    for i, text in enumerate(texts):
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        elif depth == 0 and kinds[i] == KW and text in _CLAUSE_STARTS:
+            if current and current not in clauses:
+                clauses[current] = (start, i)
+            current, start = text, i + 1
+    if current and current not in clauses:
+        clauses[current] = (start, n)
+
+    read, written, aliases, main_tables = _tables(texts, kinds, verb, main)
+    resolve = _Resolver(aliases, main_tables)
+
+    select = clauses.get("SELECT", (0, 0))
+    from_ = clauses.get("FROM", (0, 0))
+    distinct = select[1] > select[0] and texts[select[0]] == "DISTINCT"
+    aggregates = _aggregates(texts, kinds, select, main, closing, resolve)
+    count_over_distinct = (
+        len(aggregates) == 1
+        and aggregates[0] == Aggregate("COUNT", "*", False)
+        and from_[1] - from_[0] >= 3
+        and texts[from_[0]] == "("
+        and texts[from_[0] + 1] == "SELECT"
+        and texts[from_[0] + 2] == "DISTINCT"
+    )
+    distinct_columns = 0
+    if count_over_distinct:
+        distinct_columns = _select_list_length(texts, from_[0] + 3)
+    elif distinct:
+        distinct_columns = _select_list_length(texts, select[0] + 1)
+    return Clauses(
+        tables=read,
+        written=written,
+        main_tables=main_tables,
+        filters=_filters(texts, kinds, clauses.get("WHERE"), main, resolve),
+        group_by=_group_by(texts, kinds, clauses.get("GROUP"), resolve),
+        aggregates=aggregates,
+        distinct=distinct,
+        count_over_distinct=count_over_distinct,
+        distinct_columns=distinct_columns,
+        limit="LIMIT" in clauses or "FETCH" in clauses,
+        offset="OFFSET" in clauses,
+    )
+
+
+def _select_list_length(texts: list[str], start: int) -> int:
+    """How many items the select list starting at ``start`` has (up to its FROM)."""
+    depth = 0
+    items = 1
+    for i in range(start, len(texts)):
+        text = texts[i]
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and text == ",":
+            items += 1
+        elif depth == 0 and text == "FROM":
+            break
+    return items
+
+
+class _Resolver:
+    """Turns ``alias.column`` / ``column`` into ``table.column``."""
+
+    def __init__(self, aliases: dict[str, str], main_tables: tuple[str, ...]) -> None:
+        self.aliases = aliases
+        self.single = main_tables[0] if len(main_tables) == 1 else None
+
+    def column(self, texts: list[str], kinds: list[int], i: int) -> tuple[str | None, int]:
+        """The column reference starting at ``i`` (or None) and the index after it."""
+        if kinds[i] != IDENT:
+            return None, i + 1
+        parts = [texts[i]]
+        j = i + 1
+        while j + 1 < len(texts) and texts[j] == "." and kinds[j + 1] == IDENT:
+            parts.append(texts[j + 1])
+            j += 2
+        if j < len(texts) and texts[j] == "(":
+            return None, j  # a function call, not a column
+        if len(parts) == 1:
+            return (f"{self.single}.{parts[0]}" if self.single else parts[0]), j
+        qualifier = ".".join(parts[:-1])
+        return f"{self.aliases.get(qualifier, qualifier)}.{parts[-1]}", j
+
+
+def _filters(
+    texts: list[str],
+    kinds: list[int],
+    where: tuple[int, int] | None,
+    main: list[bool],
+    resolve: _Resolver,
+) -> tuple[str, ...]:
+    """Columns compared to a value by ``=``, ``IN (...)`` or ``= ANY(?)``."""
+    if where is None:
+        return ()
+    found: dict[str, None] = {}
+    i, end = where
+    while i < end:
+        if not main[i]:
+            i += 1
+            continue
+        column, j = resolve.column(texts, kinds, i)
+        if column is not None and j < end:
+            following = texts[j : j + 3]
+            if following[:2] in (["=", "?"], ["IN", "(...)"]) or following == ["=", "ANY", "("]:
+                found[column] = None
+        i = max(j, i + 1)
+    return tuple(found)
+
+
+def _group_by(
+    texts: list[str], kinds: list[int], group: tuple[int, int] | None, resolve: _Resolver
+) -> tuple[str, ...]:
+    if group is None:
+        return ()
+    start, end = group
+    if start < end and texts[start] == "BY":
+        start += 1
+    items: list[str] = []
+    depth = 0
+    item_start = start
+    for i in range(start, end + 1):
+        text = texts[i] if i < end else ","
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        elif text == "," and depth == 0:
+            column, after = resolve.column(texts, kinds, item_start)
+            if column is not None and after == i:
+                items.append(column)
+            else:
+                items.append(" ".join(texts[item_start:i]))
+            item_start = i + 1
+    return tuple(items)
+
+
+def _aggregates(
+    texts: list[str],
+    kinds: list[int],
+    select: tuple[int, int],
+    main: list[bool],
+    closing: dict[int, int],
+    resolve: _Resolver,
+) -> tuple[Aggregate, ...]:
+    found: list[Aggregate] = []
+    start, end = select
+    for i in range(start, end - 1):
+        if not main[i] or texts[i] not in _AGGREGATES or texts[i + 1] != "(":
+            continue
+        close = closing.get(i + 1, end)
+        j = i + 2
+        distinct = texts[j] == "DISTINCT" if j < close else False
+        if distinct:
+            j += 1
+        if texts[j:close] == ["*"]:
+            column = "*"
+        else:
+            resolved, after = resolve.column(texts, kinds, j)
+            column = (
+                resolved if resolved is not None and after == close else " ".join(texts[j:close])
+            )
+        found.append(Aggregate(texts[i], column, distinct))
+    return tuple(found)
+
+
+# -- tables -------------------------------------------------------------------
+
+
+def _qualified_name(texts: list[str], kinds: list[int], i: int) -> tuple[str, int]:
+    """Read ``name`` or ``schema.name`` starting at ``i``; return it and the next index."""
+    name = texts[i]
+    j = i + 1
+    while j + 1 < len(texts) and texts[j] == "." and kinds[j + 1] == IDENT:
+        name = f"{name}.{texts[j + 1]}"
+        j += 2
+    return name, j
+
+
+def _alias(texts: list[str], kinds: list[int], i: int) -> tuple[str | None, int]:
+    if i < len(texts) and kinds[i] == IDENT:
+        return texts[i], i + 1
+    if i + 1 < len(texts) and texts[i] == "AS" and kinds[i + 1] == IDENT:
+        return texts[i + 1], i + 2
+    return None, i
+
+
+def _tables(
+    texts: list[str], kinds: list[int], verb: str, main: list[bool]
+) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str], tuple[str, ...]]:
+    """Tables read and written, the main statement's aliases and tables."""
+    read: dict[str, None] = {}
+    written: dict[str, None] = {}
+    main_tables: dict[str, None] = {}
+    aliases: dict[str, str] = {}
+    n = len(texts)
+    i = 0
+    while i < n:
+        text = texts[i]
+        target: dict[str, None] | None = None
+        if text == "FROM":
+            deleting = verb == "DELETE" and i > 0 and texts[i - 1] == "DELETE"
+            target = written if deleting else read
+        elif text == "JOIN":
+            target = read
+        elif (text == "INTO" and verb in ("INSERT", "REPLACE")) or (text == "UPDATE" and i == 0):
+            target = written
+        if target is None or i + 1 >= n or kinds[i + 1] != IDENT:
+            i += 1
+            continue
+        in_main = main[i]
+        while True:
+            name, i = _qualified_name(texts, kinds, i + 1)
+            target[name] = None
+            if target is read and in_main:
+                main_tables[name] = None
+            alias, i = _alias(texts, kinds, i) if target is read else (None, i)
+            if alias is not None and in_main:
+                aliases[alias] = name
+            # Old-style comma joins: FROM a, b x, c AS y
+            if not (target is read and i + 1 < n and texts[i] == "," and kinds[i + 1] == IDENT):
+                break
+    return tuple(read), tuple(written), aliases, tuple(main_tables)
