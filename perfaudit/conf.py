@@ -126,6 +126,28 @@ def _payload_patterns(name: str, value: Any) -> Problem | None:
     return None
 
 
+def _budgets(name: str, value: Any) -> Problem | None:
+    if not isinstance(value, Mapping):
+        return _wrong_type(name, value, 'a dict of view name -> {"queries": int, "db_ms": number}')
+    for view, limits in value.items():
+        if not isinstance(view, str) or not view:
+            return _wrong_type(name, value, "a dict keyed by view names (non-empty strings)")
+        if not isinstance(limits, Mapping):
+            return _wrong_type(f"{name}'][{view!r}", limits, 'a dict such as {"queries": 15}')
+        for key, limit in limits.items():
+            if key not in ("queries", "db_ms"):
+                return Problem(
+                    "perfaudit.E004",
+                    f"PERFAUDIT[{name!r}][{view!r}] has an unknown limit {key!r}.",
+                    'A budget may limit "queries" (int) and "db_ms" (number).',
+                )
+            validate = _int_at_least(0) if key == "queries" else _number_at_least(0)
+            problem = validate(f"{name}'][{view!r}][{key!r}", limit)
+            if problem is not None:
+                return problem
+    return None
+
+
 # -- the settings -------------------------------------------------------------
 
 SETTINGS: Final[Mapping[str, Setting]] = {
@@ -188,6 +210,15 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             "number >= 0",
             "A query at least this long (milliseconds) is reported as slow.",
             _number_at_least(0),
+        ),
+        Setting(
+            "BUDGETS",
+            {},
+            "dict[str, dict]",
+            "Per-view limits, keyed by view name (`namespace:name`) or shell pattern "
+            '(`events:*`): `{"events:event-list": {"queries": 15, "db_ms": 50}}`. '
+            "Checked by the test API and the middleware.",
+            _budgets,
         ),
         Setting(
             "PAYLOAD_IGNORE",
@@ -264,6 +295,10 @@ class AppSettings:
     @property
     def SLOW_QUERY_MS(self) -> float:
         return cast(float, self.get("SLOW_QUERY_MS"))
+
+    @property
+    def BUDGETS(self) -> Mapping[str, Mapping[str, float]]:
+        return cast("Mapping[str, Mapping[str, float]]", self.get("BUDGETS"))
 
     @property
     def PAYLOAD_IGNORE(self) -> tuple[str, ...]:

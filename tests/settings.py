@@ -2,9 +2,11 @@
 
 ``PERFAUDIT_TEST_DB`` picks the database: ``sqlite`` (default) or
 ``postgres``. PostgreSQL is reached through ``PERFAUDIT_PG_HOST``,
-``PERFAUDIT_PG_PORT``, ``PERFAUDIT_PG_USER`` and ``PERFAUDIT_PG_PASSWORD``
-(defaults: 127.0.0.1, 5432, postgres, empty). Two aliases exist so multi-database
-capture is tested: ``default`` and ``other``.
+``PERFAUDIT_PG_PORT``, ``PERFAUDIT_PG_USER`` and ``PERFAUDIT_PG_PASSWORD`` (defaults: 127.0.0.1,
+5432, postgres, empty); ``PERFAUDIT_PG_DB`` names the databases (default
+``perfaudit``: the suite creates ``test_perfaudit`` and ``test_perfaudit_other``),
+so two suites can run side by side. Two aliases exist so multi-database capture
+is tested: ``default`` and ``other``.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ elif _DB == "postgres":
         "USER": os.environ.get("PERFAUDIT_PG_USER", "postgres"),
         "PASSWORD": os.environ.get("PERFAUDIT_PG_PASSWORD", ""),
     }
+    _name = os.environ.get("PERFAUDIT_PG_DB", "perfaudit")
     DATABASES = {
-        "default": {**_pg, "NAME": "perfaudit"},
-        "other": {**_pg, "NAME": "perfaudit_other"},
+        "default": {**_pg, "NAME": _name},
+        "other": {**_pg, "NAME": f"{_name}_other"},
     }
 else:  # pragma: no cover - configuration error
     raise RuntimeError(f"PERFAUDIT_TEST_DB must be 'sqlite' or 'postgres', got {_DB!r}")

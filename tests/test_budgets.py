@@ -1,0 +1,66 @@
+"""Per-view budgets: matching, violations, validation."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from perfaudit.budgets import Budget, budget_for, check_budget
+from perfaudit.capture import QueryEvent, Recording
+from perfaudit.checks import check_settings
+
+BUDGETS = {
+    "events:event-list": {"queries": 15, "db_ms": 50},
+    "events:*": {"queries": 30},
+    "*": {"queries": 100},
+}
+
+
+def test_exact_name_wins_over_patterns_and_patterns_apply_in_order() -> None:
+    assert budget_for("events:event-list", BUDGETS) == Budget("events:event-list", 15, 50)
+    assert budget_for("events:event-detail", BUDGETS) == Budget("events:*", 30, None)
+    assert budget_for("home", BUDGETS) == Budget("*", 100, None)
+    assert budget_for("home", {"events:*": {"queries": 1}}) is None
+
+
+def test_budget_read_from_settings() -> None:
+    with override_settings(PERFAUDIT={"BUDGETS": BUDGETS}):
+        assert budget_for("events:event-list") == Budget("events:event-list", 15, 50)
+    assert budget_for("events:event-list") is None
+
+
+def test_violations_name_the_view_the_limit_and_the_setting() -> None:
+    rec = Recording([QueryEvent("SELECT 1", duration=0.03)] * 20)
+    (queries, db_ms) = check_budget("events:event-list", rec, BUDGETS)
+    assert (queries.metric, queries.limit, queries.actual) == ("queries", 15, 20)
+    assert str(queries) == (
+        "events:event-list ran 20 queries, over its budget of 15 "
+        "(PERFAUDIT[\"BUDGETS\"]['events:event-list']['queries'])"
+    )
+    assert db_ms.metric == "db_ms"
+    assert db_ms.actual == pytest.approx(600)
+    assert check_budget("events:event-detail", rec, BUDGETS) == []
+    assert check_budget("unbudgeted", rec, {}) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "check_id"),
+    [
+        (["events:list"], "perfaudit.E003"),
+        ({"events:list": 15}, "perfaudit.E003"),
+        ({"events:list": {"queries": "15"}}, "perfaudit.E003"),
+        ({"events:list": {"queries": -1}}, "perfaudit.E004"),
+        ({"events:list": {"querys": 15}}, "perfaudit.E004"),
+        ({"events:list": {"db_ms": -0.1}}, "perfaudit.E004"),
+    ],
+)
+def test_malformed_budgets_are_system_check_errors(value: object, check_id: str) -> None:
+    with override_settings(PERFAUDIT={"BUDGETS": value}):
+        (error,) = check_settings()
+    assert error.id == check_id
+    assert "BUDGETS" in error.msg
+
+
+def test_valid_budgets_pass_the_checks() -> None:
+    with override_settings(PERFAUDIT={"BUDGETS": BUDGETS}):
+        assert check_settings() == []
