@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Final, NamedTuple, cast
 
 from django.conf import settings as django_settings
@@ -94,6 +95,24 @@ def _number_at_least(minimum: float) -> Validator:
         return None
 
     return validate
+
+
+def _fraction(name: str, value: Any) -> Problem | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _wrong_type(name, value, "a number between 0 and 1")
+    if not 0 <= value <= 1:
+        return Problem(
+            "perfaudit.E004",
+            f"PERFAUDIT[{name!r}] must be between 0 and 1, got {value}.",
+            "Use 1.0 to record every request, 0.1 for one in ten, 0 for none.",
+        )
+    return None
+
+
+def _optional_path(name: str, value: Any) -> Problem | None:
+    if value is not None and (not isinstance(value, str | PurePath) or not str(value)):
+        return _wrong_type(name, value, "a file path (str or pathlib.Path) or None")
+    return None
 
 
 def _str_sequence(name: str, value: Any) -> Problem | None:
@@ -221,6 +240,70 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             _budgets,
         ),
         Setting(
+            "HEADERS",
+            False,
+            "bool",
+            "Send the `Server-Timing`, `X-PerfAudit-Queries` and `X-PerfAudit-Payload` "
+            "response headers even when DEBUG is off. With DEBUG on they are always sent.",
+            _bool,
+        ),
+        Setting(
+            "RAISE",
+            False,
+            "bool",
+            "Make the middleware raise when a view exceeds its budget, instead of logging "
+            "it. For development servers only.",
+            _bool,
+        ),
+        Setting(
+            "PAYLOAD_HASH",
+            False,
+            "bool",
+            "Make the middleware hash each response's canonical payload (logged, stored, "
+            "and sent as `X-PerfAudit-Payload` under the `HEADERS` rule).",
+            _bool,
+        ),
+        Setting(
+            "SAMPLE_RATE",
+            1.0,
+            "number 0..1",
+            "Fraction of requests the middleware records when DEBUG is off. With DEBUG on "
+            "every request is recorded.",
+            _fraction,
+        ),
+        Setting(
+            "STORE_MAX_VIEWS",
+            1000,
+            "int >= 1",
+            "Most views whose aggregates the in-process store keeps; the least recently "
+            "seen view is dropped first, so memory stays bounded.",
+            _int_at_least(1),
+        ),
+        Setting(
+            "JSONL_PATH",
+            None,
+            "path or None",
+            "Append one JSON line per recorded request to this file, for "
+            "`manage.py perfaudit report --from FILE`. Off by default.",
+            _optional_path,
+        ),
+        Setting(
+            "JSONL_PARAMS",
+            False,
+            "bool",
+            "Include SQL parameter values in the JSONL lines (opt-in: they may hold personal "
+            "data). `report --explain` needs them to EXPLAIN the exact statements.",
+            _bool,
+        ),
+        Setting(
+            "SCENARIOS",
+            (),
+            "list[str]",
+            "Dotted paths of modules that declare `@perfaudit.scenario`s, for "
+            "`manage.py perfaudit audit` and `compare`.",
+            _str_sequence,
+        ),
+        Setting(
             "PAYLOAD_IGNORE",
             (),
             "list[str]",
@@ -299,6 +382,39 @@ class AppSettings:
     @property
     def BUDGETS(self) -> Mapping[str, Mapping[str, float]]:
         return cast("Mapping[str, Mapping[str, float]]", self.get("BUDGETS"))
+
+    @property
+    def HEADERS(self) -> bool:
+        return cast(bool, self.get("HEADERS"))
+
+    @property
+    def RAISE(self) -> bool:
+        return cast(bool, self.get("RAISE"))
+
+    @property
+    def PAYLOAD_HASH(self) -> bool:
+        return cast(bool, self.get("PAYLOAD_HASH"))
+
+    @property
+    def SAMPLE_RATE(self) -> float:
+        return float(self.get("SAMPLE_RATE"))
+
+    @property
+    def STORE_MAX_VIEWS(self) -> int:
+        return cast(int, self.get("STORE_MAX_VIEWS"))
+
+    @property
+    def JSONL_PATH(self) -> str | None:
+        value = self.get("JSONL_PATH")
+        return str(value) if value is not None else None
+
+    @property
+    def JSONL_PARAMS(self) -> bool:
+        return cast(bool, self.get("JSONL_PARAMS"))
+
+    @property
+    def SCENARIOS(self) -> tuple[str, ...]:
+        return tuple(cast("list[str]", self.get("SCENARIOS")))
 
     @property
     def PAYLOAD_IGNORE(self) -> tuple[str, ...]:
