@@ -94,6 +94,9 @@ class QueryEvent:
     class when the query raised, else ``None``. ``params`` is ``None`` when
     parameter capture is switched off, and for an ``executemany`` whose
     parameters were a one-shot iterator (perfaudit never consumes it).
+    ``origin`` names the DRF serializer field being rendered when the query
+    ran (``"EventSerializer.venue"``), the most useful pointer when the
+    query comes from DRF's own code (a nested serializer) rather than yours.
 
     Not frozen on purpose: a recording materialises thousands of events and a
     frozen dataclass costs several times more to build.
@@ -107,6 +110,7 @@ class QueryEvent:
     callsite: CallSite | None = None
     error: str | None = None
     started_at: float = 0.0
+    origin: str | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -197,6 +201,7 @@ class Recording:
 
 def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
     sql, params, many, alias, start, end, error, site_info = raw
+    code, lineno, origin = site_info if site_info is not None else (None, 0, None)
     # Positional arguments: measurably faster than keywords at this volume.
     return QueryEvent(
         sql,
@@ -204,9 +209,10 @@ def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
         end - start,
         alias,
         many,
-        _callsite(*site_info) if site_info is not None else None,
+        _callsite(code, lineno) if code is not None else None,
         f"{error.__module__}.{error.__qualname__}" if error is not None else None,
         start - t0 if t0 else 0.0,
+        origin,
     )
 
 
@@ -273,14 +279,19 @@ class _FramePolicy:
         filename = code.co_filename
         if filename.startswith("<frozen"):
             return True
+        if module == "__main__" and os.path.basename(filename) == "manage.py":
+            return True  # Django's entry point: runserver's own frames, not the app's
         if isinstance(module, str):
             for prefix in self.modules:
                 if module == prefix or module.startswith(prefix + "."):
                     return True
         return filename.startswith(_LIBRARY_DIRS)
 
-    def user_frame(self, frame: FrameType | None) -> tuple[CodeType, int] | None:
+    def user_frame(self, frame: FrameType | None) -> _SiteInfo | None:
+        """The first application frame, and the DRF field being rendered on the way."""
         cache = self.cache
+        inspected = _drf_field_codes()
+        origin = None
         while frame is not None:
             code = frame.f_code
             library = cache.get(id(code))
@@ -292,9 +303,52 @@ class _FramePolicy:
                 cache[id(code)] = library
                 self.codes.append(code)
             if not library:
-                return code, frame.f_lineno
+                return code, frame.f_lineno, origin
+            if origin is None and id(code) in inspected:
+                origin = _serializer_field(frame)
             frame = frame.f_back
+        return (None, 0, origin) if origin is not None else None
+
+
+# (code of the application frame or None, its line, the DRF field or None)
+_SiteInfo = tuple["CodeType | None", int, "str | None"]
+
+_drf_codes: frozenset[int] = frozenset()
+_drf_keep: list[object] = []
+
+
+def _drf_field_codes() -> frozenset[int]:
+    """Ids of the DRF methods whose ``self`` is the field being rendered.
+
+    Looked up in ``sys.modules`` only: perfaudit never imports DRF itself.
+    """
+    global _drf_codes
+    if _drf_codes or "rest_framework.serializers" not in sys.modules:
+        return _drf_codes
+    fields = sys.modules.get("rest_framework.fields")
+    relations = sys.modules.get("rest_framework.relations")
+    serializers = sys.modules["rest_framework.serializers"]
+    functions = [
+        getattr(getattr(fields, "Field", None), "get_attribute", None),
+        getattr(getattr(relations, "RelatedField", None), "get_attribute", None),
+        getattr(getattr(relations, "ManyRelatedField", None), "get_attribute", None),
+        getattr(getattr(serializers, "ListSerializer", None), "to_representation", None),
+    ]
+    codes = [f.__code__ for f in functions if f is not None and hasattr(f, "__code__")]
+    _drf_keep[:] = codes  # keep the ids valid
+    _drf_codes = frozenset(id(code) for code in codes)
+    return _drf_codes
+
+
+def _serializer_field(frame: FrameType) -> str | None:
+    field = frame.f_locals.get("self")
+    name = getattr(field, "field_name", None)
+    parent = getattr(field, "parent", None)
+    if not name or parent is None:
         return None
+    if type(parent).__name__ == "ListSerializer":  # a many=True child: name its serializer
+        parent = getattr(parent, "child", parent)
+    return f"{type(parent).__name__}.{name}"
 
 
 _policies: dict[tuple[str, ...], _FramePolicy] = {}

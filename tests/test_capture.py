@@ -14,7 +14,7 @@ from django.test import override_settings
 
 import perfaudit
 from perfaudit.capture import QueryEvent, Recording, _dispatch
-from tests.factories import AuthorFactory, BookFactory
+from tests.factories import AuthorFactory, BookFactory, TagFactory
 from tests.testapp import helpers
 from tests.testapp.models import Author, Book
 
@@ -344,3 +344,17 @@ def test_hand_built_recording() -> None:
     assert rec[1].duration_ms == pytest.approx(3.0)
     assert rec.queries[0].fingerprint == rec.queries[1].fingerprint == "SELECT ?"
     assert "3 queries" in repr(rec)
+
+
+def test_drf_serializer_field_being_rendered_is_the_origin() -> None:
+    from tests.testapp import serializers
+
+    book = BookFactory()
+    book.tags.add(TagFactory())
+    with perfaudit.record() as rec:
+        serializers.BookSerializer(Book.objects.all(), many=True).data  # noqa: B018
+        serializers.BookWithTagsSerializer(Book.objects.all(), many=True).data  # noqa: B018
+    origins = [q.origin for q in rec]
+    assert origins == [None, "BookSerializer.author", None, "BookWithTagsSerializer.tags"]
+    # The call site is still the application line that triggered the rendering.
+    assert all(q.callsite is not None and q.callsite.filename == __file__ for q in rec)

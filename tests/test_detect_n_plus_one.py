@@ -92,7 +92,9 @@ def test_drf_nested_serializer(books: list[Book]) -> None:
     assert finding.relation == "Book.author"
     assert finding.count == 5
     assert 'select_related("author")' in finding.suggestion
-    assert "test_detect_n_plus_one.py:" in finding.suggestion
+    assert "5 queries from `BookSerializer.author` at tests/test_detect_n_plus_one.py:" in (
+        finding.suggestion
+    )
 
     qs = Book.objects.select_related("author")
     assert run(_record(lambda: serializers.BookSerializer(qs, many=True).data)) == []

@@ -1,3 +1,8 @@
 from __future__ import annotations
 
-urlpatterns: list[object] = []
+from django.urls import include, path
+
+urlpatterns: list[object] = [
+    path("payload/", include("tests.payload_urls")),
+    path("testing/", include("tests.testing_urls")),
+]

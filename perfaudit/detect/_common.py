@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from perfaudit.capture import CallSite, QueryEvent, Recording
     from perfaudit.detect.schema import Schema
 
-__all__ = ["Analysis", "fmt_ms", "fmt_share", "fmt_site", "params_key"]
+__all__ = ["Analysis", "fmt_ms", "fmt_share", "fmt_site", "fmt_source", "params_key"]
 
 
 class Analysis:
@@ -112,3 +112,12 @@ def fmt_share(share: float) -> str:
 
 def fmt_site(site: CallSite | None) -> str:
     return f"{site.short_filename}:{site.lineno}" if site is not None else "an unknown call site"
+
+
+def fmt_source(event: QueryEvent) -> str:
+    """Where a query came from: the DRF field being rendered and/or the call site."""
+    if event.origin is None:
+        return fmt_site(event.callsite)
+    if event.callsite is None:
+        return f"`{event.origin}`"
+    return f"`{event.origin}` at {fmt_site(event.callsite)}"

@@ -15,7 +15,7 @@ import django
 
 from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
-from perfaudit.detect._common import Analysis, fmt_ms, fmt_site, params_key
+from perfaudit.detect._common import Analysis, fmt_ms, fmt_site, fmt_source, params_key
 from perfaudit.detect.finding import Finding
 from perfaudit.detect.schema import Relation
 from perfaudit.fingerprint import SqlShape
@@ -41,7 +41,8 @@ def groups(analysis: Analysis, min_repeats: int) -> list[list[int]]:
     events, shape_index = analysis.events, analysis.shape_index
     for i in analysis.matching(_candidate):
         event = events[i]
-        candidates.setdefault((event.alias, shape_index[i], event.callsite), []).append(i)
+        key = (event.alias, shape_index[i], event.callsite, event.origin)
+        candidates.setdefault(key, []).append(i)
 
     found = []
     for indices in candidates.values():
@@ -77,7 +78,7 @@ def _finding(analysis: Analysis, indices: list[int]) -> Finding:
     recent = _recent_tables(analysis, first)
     relations = analysis.schema.relation_for_filter(table, column, recent)
     total = analysis.total(indices)
-    where = f"{len(indices)} queries from {fmt_site(event.callsite)}, {fmt_ms(total)}"
+    where = f"{len(indices)} queries from {fmt_source(event)}, {fmt_ms(total)}"
     relation = relations[0] if len(relations) == 1 else None
 
     if relation is not None:

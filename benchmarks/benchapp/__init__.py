@@ -1,0 +1,1 @@
+"""A tiny Django app that exists only for perfaudit's benchmarks."""

@@ -1,0 +1,192 @@
+"""The test assertions, framework-neutral: they raise ``AssertionError``.
+
+``perfaudit.testing.PerfAuditTestMixin`` (unittest style) and
+``perfaudit.pytest_plugin`` (fixtures and markers) are thin wrappers over
+these functions, so both styles fail with the same messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from perfaudit.budgets import budget_for, check_budget
+from perfaudit.capture import Recording, record
+from perfaudit.detect import run as run_detectors
+from perfaudit.messages import describe, findings_text, group_by_shape
+from perfaudit.payload import payload_hash
+from perfaudit.snapshots import check_payload_snapshot
+
+__all__ = [
+    "assert_max_queries",
+    "assert_no_findings",
+    "assert_payload_hash",
+    "assert_payload_unchanged",
+    "assert_queries_do_not_scale",
+    "assert_within_budget",
+    "check_max_queries",
+]
+
+ALL_ALIASES = "__all__"
+
+
+def _aliases(using: str | Iterable[str]) -> list[str] | None:
+    if using == ALL_ALIASES:
+        return None
+    return [using] if isinstance(using, str) else list(using)
+
+
+def _where(using: str | Iterable[str]) -> str:
+    if using == ALL_ALIASES:
+        return "all databases"
+    names = [using] if isinstance(using, str) else list(using)
+    return ", ".join(repr(name) for name in names)
+
+
+def check_max_queries(limit: int, recording: Recording, using: str | Iterable[str]) -> None:
+    """Fail when ``recording`` ran more than ``limit`` queries."""
+    if len(recording) <= limit:
+        return
+    findings = run_detectors(recording)
+    hint = (
+        "Fix the findings above, or raise the limit if the extra queries are intended."
+        if findings
+        else "Look for the shapes that repeat above, or raise the limit if they are intended."
+    )
+    headline = f"Expected at most {limit} queries on {_where(using)}, ran {len(recording)}."
+    raise AssertionError(describe(headline, recording, findings, hint=hint))
+
+
+@contextlib.contextmanager
+def assert_max_queries(
+    limit: int, *, using: str | Iterable[str] = DEFAULT_DB_ALIAS
+) -> Iterator[Recording]:
+    """Context manager: the block may run at most ``limit`` queries.
+
+    ``using`` is an alias, a list of aliases, or ``"__all__"``.
+    """
+    with record(using=_aliases(using)) as recording:
+        yield recording
+    check_max_queries(limit, recording, using)
+
+
+def assert_no_findings(recording: Recording, *, kinds: Iterable[str] | None = None) -> None:
+    """Fail listing each finding (of ``kinds``, default all) with its suggestion."""
+    findings = run_detectors(recording, kinds=kinds)
+    if not findings:
+        return
+    what = ", ".join(sorted({f.kind for f in findings}))
+    headline = f"Expected no {what} findings, found {len(findings)}:"
+    body = findings_text(findings, title="")
+    raise AssertionError(
+        describe(headline + body, recording, hint="Apply the fix each finding names.")
+    )
+
+
+def assert_queries_do_not_scale(
+    build: Callable[[int], Any],
+    run: Callable[[], Any],
+    *,
+    sizes: Sequence[int] = (2, 10),
+    using: str | Iterable[str] = DEFAULT_DB_ALIAS,
+) -> list[Recording]:
+    """Fail when the queries of ``run()`` grow with the size of the data.
+
+    For each size, ``build(size)`` creates the data and ``run()`` is
+    recorded; both are rolled back before the next size, so sizes do not add
+    up. No heuristics: if any query shape runs more often at a larger size, the
+    code does per-row work.
+    """
+    if len(sizes) < 2 or sorted(sizes) != list(sizes) or len(set(sizes)) != len(sizes):
+        raise ValueError(f"sizes must be at least two increasing numbers, got {sizes!r}.")
+    aliases = _aliases(using)
+    databases = list(connections) if aliases is None else aliases
+    recordings: list[Recording] = []
+    for size in sizes:
+        with contextlib.ExitStack() as stack:
+            for alias in databases:
+                stack.enter_context(transaction.atomic(using=alias))
+            build(size)
+            with record(using=aliases) as recording:
+                run()
+            for alias in databases:
+                transaction.set_rollback(True, using=alias)
+        recordings.append(recording)
+
+    first, last = recordings[0], recordings[-1]
+    before = {g.fingerprint: g.count for g in group_by_shape(first)}
+    grown = [
+        (group.fingerprint, before.get(group.fingerprint, 0), group.count)
+        for group in group_by_shape(last)
+        if group.count > before.get(group.fingerprint, 0)
+    ]
+    if not grown:
+        return recordings
+    counts = ", ".join(f"{len(r)} at size {s}" for s, r in zip(sizes, recordings, strict=True))
+    lines = [f"Query count grows with the data: {counts}.", "", "Shapes that grew:"]
+    for fingerprint, small, large in grown:
+        lines.append(f"  {small} → {large} (+{large - small})  {fingerprint}")
+    findings = run_detectors(last)
+    raise AssertionError(
+        describe(
+            "\n".join(lines),
+            last,
+            findings,
+            hint=f"Queries listed are those of the largest size ({sizes[-1]}).",
+        )
+    )
+
+
+def assert_within_budget(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``func`` (e.g. ``client.get``), check its view's budget, return the response."""
+    with record() as recording:
+        response = func(*args, **kwargs)
+    match = getattr(response, "resolver_match", None)
+    view_name = getattr(match, "view_name", None)
+    if not view_name:
+        raise AssertionError(
+            "The response has no resolver_match.view_name: call the view through "
+            "Django's test client (client.get(...)), and name the URL pattern."
+        )
+    if budget_for(view_name) is None:
+        raise AssertionError(
+            f'No budget for view {view_name!r} in PERFAUDIT["BUDGETS"]; add one, e.g. '
+            f'PERFAUDIT = {{"BUDGETS": {{"{view_name}": {{"queries": {len(recording)}}}}}}}.'
+        )
+    violations = check_budget(view_name, recording)
+    if violations:
+        headline = "\n".join(str(v) for v in violations)
+        raise AssertionError(
+            describe(headline, recording, run_detectors(recording), hint="Fix the findings above.")
+        )
+    return response
+
+
+def assert_payload_hash(
+    response: object, expected: str, *, ignore: str | Iterable[str] = ()
+) -> None:
+    actual = payload_hash(response, ignore=ignore)
+    if actual != expected:
+        raise AssertionError(
+            f"Payload hash differs: expected {expected}, got {actual}. The endpoint no "
+            f"longer returns the same data; compare the two payloads with "
+            f"perfaudit.payload.first_difference() to see where."
+        )
+
+
+def assert_payload_unchanged(
+    test_file: str | Path,
+    name: str,
+    response: object,
+    *,
+    queries: int | Recording | None = None,
+    ignore: str | Iterable[str] = (),
+) -> None:
+    count = len(queries) if isinstance(queries, Recording) else queries
+    result = check_payload_snapshot(test_file, name, response, queries=count, ignore=ignore)
+    if not result.ok:
+        raise AssertionError(result.message)

@@ -1,0 +1,182 @@
+"""The child process of compare: one per git ref, rooted in that ref's worktree.
+
+The parent starts it with the same interpreter and :data:`BOOTSTRAP`; the
+child imports perfaudit from the parent's installation (a worktree of an
+older commit may hold an older perfaudit, or none), puts the worktree's
+paths first on ``sys.path``, sets Django up, creates its own throwaway test
+database (unique name per child, so two children never collide), migrates it
+with *this ref's* migrations, runs the scenarios' set-up once, then serves
+commands from the parent: one JSON line in on stdin, one JSON line out on the
+file descriptor named by ``PERFAUDIT_COMPARE_FD`` (stdout and stderr are left
+to the project, and go to a log file).
+
+Commands: ``{"cmd": "round", "payloads": bool}`` runs every request once;
+``{"cmd": "quit"}`` ends the child, dropping its database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, Final, TextIO
+
+__all__ = ["BOOTSTRAP", "main"]
+
+#: What ``python -c`` runs in the child.
+BOOTSTRAP: Final = """
+import os, sys
+home = os.environ["PERFAUDIT_COMPARE_HOME"]
+sys.path.insert(0, home)
+import perfaudit.compare.child as child
+sys.path.remove(home)
+child.main()
+"""
+
+
+def _emit(channel: TextIO, **message: Any) -> None:
+    channel.write(json.dumps(message, default=str) + "\n")
+    channel.flush()
+
+
+def main() -> None:
+    channel = os.fdopen(int(os.environ["PERFAUDIT_COMPARE_FD"]), "w", encoding="utf-8")
+    paths = json.loads(os.environ.get("PERFAUDIT_COMPARE_PATHS", "[]"))
+    sys.path[:0] = [p for p in paths if p not in sys.path]
+    label = os.environ.get("PERFAUDIT_COMPARE_LABEL", "child")
+    names = json.loads(os.environ.get("PERFAUDIT_COMPARE_SCENARIOS", "[]"))
+    try:
+        _serve(channel, label, names)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        _emit(
+            channel,
+            event="error",
+            message=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+        sys.exit(1)
+
+
+def _serve(channel: TextIO, label: str, names: list[str]) -> None:
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    from perfaudit._testdb import throwaway_databases
+    from perfaudit.scenarios import load
+
+    started = time.perf_counter()
+    with throwaway_databases(suffix=f"pa_{label}_{os.getpid()}") as aliases:
+        databases = {a: connections[a].settings_dict["NAME"] for a in aliases}
+        migrated = time.perf_counter()
+        scenarios = load()
+        if names:
+            known = {s.name for s in scenarios}
+            missing = sorted(set(names) - known)
+            if missing:
+                raise LookupError(
+                    f"scenario(s) {missing} are not declared at this ref (known: {sorted(known)})"
+                )
+            scenarios = [s for s in scenarios if s.name in names]
+        plan = []
+        for item in scenarios:
+            context = item.setup() or {}
+            for request in item.requests:
+                plan.append((item.name, request.resolve(context)))
+        _emit(
+            channel,
+            event="ready",
+            databases=databases,
+            migrate_seconds=migrated - started,
+            setup_seconds=time.perf_counter() - migrated,
+            requests=[{"scenario": name, "label": r.label} for name, r in plan],
+        )
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command.get("cmd") == "quit":
+                break
+            results = [
+                _run(name, request, aliases, payloads=bool(command.get("payloads")))
+                for name, request in plan
+            ]
+            _emit(channel, event="round", results=results)
+
+
+@contextmanager
+def _rolled_back(aliases: list[str]) -> Iterator[None]:
+    """Undo whatever a request writes, so every round sees the same data."""
+    from django.db import transaction
+
+    with ExitStack() as stack:
+        for alias in aliases:
+            stack.enter_context(transaction.atomic(using=alias))
+        try:
+            yield
+        finally:
+            for alias in aliases:
+                transaction.set_rollback(True, using=alias)
+
+
+def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> dict[str, Any]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    import perfaudit
+    from perfaudit.detect import run as detect
+    from perfaudit.fingerprint import analyze
+    from perfaudit.payload import canonical_bytes, digest
+
+    client = Client(raise_request_exception=False)
+    if request.user:
+        user = get_user_model()._default_manager.get_by_natural_key(request.user)
+        client.force_login(user)
+    kwargs: dict[str, Any] = {"headers": dict(request.headers)} if request.headers else {}
+    method = getattr(client, request.method.lower())
+    body: dict[str, Any] = {}
+    if request.data is not None:
+        body["data"] = request.data
+        body["content_type"] = request.content_type or "application/json"
+    with _rolled_back(aliases):
+        with perfaudit.record() as recording:
+            started = time.perf_counter()
+            response = method(request.full_path, **body, **kwargs)
+            elapsed = time.perf_counter() - started
+        shapes: dict[str, int] = {}
+        for event in recording.queries:
+            shape = analyze(event.sql)
+            if shape.kind != "transaction":
+                shapes[shape.fingerprint] = shapes.get(shape.fingerprint, 0) + 1
+        findings = detect(recording)
+        result = digest(response)
+        payload = None
+        if payloads and result.kind == "json":
+            payload = canonical_bytes(response).decode("utf-8")
+    return {
+        "scenario": scenario,
+        "label": request.label,
+        "status": response.status_code,
+        "expected": request.accepts(response.status_code),
+        "queries": len(recording),
+        "shapes": shapes,
+        "db_ms": recording.db_time * 1000,
+        "total_ms": elapsed * 1000,
+        "hash": result.canonical,
+        "payload_kind": result.kind,
+        "payload": payload,
+        "findings": [
+            {
+                "kind": f.kind,
+                "fingerprint": f.fingerprint,
+                "relation": f.relation,
+                "suggestion": f.suggestion,
+            }
+            for f in findings
+        ],
+    }

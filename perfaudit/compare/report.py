@@ -1,0 +1,215 @@
+"""Compare output: text for the terminal, markdown for the PR, JSON for machines.
+
+All three come from the same :class:`~perfaudit.compare.session.Comparison`.
+:func:`regressions` decides the exit status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any, Final
+
+import orjson
+
+from perfaudit.compare.session import Comparison, EndpointResult
+from perfaudit.compare.stats import Summary, Verdict
+
+__all__ = ["CHECKS", "DEFAULT_FAIL_ON", "as_json", "as_markdown", "as_text", "regressions"]
+
+#: What ``--fail-on`` may name.
+CHECKS: Final = ("queries", "time", "payload", "findings")
+#: Exact checks only: time on shared CI runners is noisy.
+DEFAULT_FAIL_ON: Final = ("queries", "payload", "findings")
+
+
+def regressions(endpoint: EndpointResult, fail_on: Collection[str]) -> list[str]:
+    """Why ``endpoint`` counts as a regression under ``fail_on`` (empty: it does not)."""
+    found = []
+    if endpoint.status["base"] != endpoint.status["head"] or not endpoint.expected["head"]:
+        found.append(f"status {endpoint.status['base']} → {endpoint.status['head']}")
+    if "queries" in fail_on and endpoint.queries["head"] > endpoint.queries["base"]:
+        found.append(f"queries {endpoint.queries['base']} → {endpoint.queries['head']}")
+    if "payload" in fail_on and endpoint.payload == "different":
+        where = endpoint.difference["path"] if endpoint.difference else "the raw body"
+        found.append(f"payload differs at {where}")
+    if "findings" in fail_on and endpoint.findings_added:
+        kinds = ", ".join(_finding_name(f) for f in endpoint.findings_added)
+        found.append(f"new findings: {kinds}")
+    if "time" in fail_on and endpoint.time_verdict.change == "slower":
+        found.append(f"slower: {_speed(endpoint.time_verdict)}")
+    return found
+
+
+def _finding_name(finding: dict[str, Any]) -> str:
+    return f"{finding['kind']} ({finding['relation'] or finding['fingerprint'][:60]})"
+
+
+def _speed(v: Verdict) -> str:
+    if v.ratio <= 0:
+        return "n/a"
+    if v.ratio < 1:
+        return f"{1 / v.ratio:.2f}× faster"
+    return f"{v.ratio:.2f}× slower"
+
+
+def _time(v: Verdict) -> str:
+    if v.change == "within noise":
+        return f"within noise ({_speed(v)}, p={v.p_value:.2g})"
+    return f"{_speed(v)} (p={v.p_value:.2g})"
+
+
+def _ms(s: Summary) -> str:
+    return f"{s.median:.1f} [{s.low:.1f}–{s.high:.1f}]"
+
+
+def _queries(e: EndpointResult) -> str:
+    base, head = e.queries["base"], e.queries["head"]
+    delta = head - base
+    text = f"{base} → {head}" + (f"  ({delta:+d})" if delta else "  (same)")
+    for side in ("base", "head"):
+        low, high = e.queries_range[side]
+        if low != high:
+            text += f"  [{side} varied {low}–{high}]"
+    return text
+
+
+def _payload(e: EndpointResult) -> str:
+    if e.payload == "identical":
+        text = f"identical  {e.hashes['head']}"
+    elif e.payload == "different" and e.difference:
+        d = e.difference
+        text = (
+            f"DIFFERENT at {d['path']}: {d['base']!r} → {d['head']!r} "
+            f"({d['count']} path(s) differ)"
+        )
+    else:
+        text = e.payload.upper() if e.payload == "different" else e.payload
+    if e.volatile:
+        shown = ", ".join(e.volatile[:5]) + (" …" if len(e.volatile) > 5 else "")
+        text += f"  (volatile, ignored: {shown})"
+    return text
+
+
+def _header(c: Comparison) -> list[str]:
+    return [
+        f"perfaudit compare  {c.base.ref} ({c.base.commit[:10]}) → "
+        f"{c.head.ref} ({c.head.commit[:10]})",
+        f"{c.rounds} interleaved rounds after a warm-up; set-up base "
+        f"{c.setup_seconds.get('base', 0):.1f} s, head {c.setup_seconds.get('head', 0):.1f} s; "
+        f"rounds {c.rounds_seconds:.1f} s",
+    ]
+
+
+def as_text(
+    c: Comparison, fail_on: Collection[str], style: Callable[[str, str], str] | None = None
+) -> str:
+    """The terminal report; ``style(kind, text)`` colours (kinds: bad, good, head)."""
+    paint = style or (lambda kind, text: text)
+    lines = [paint("head", line) for line in _header(c)]
+    for e in c.endpoints:
+        problems = regressions(e, fail_on)
+        lines += ["", paint("head", e.name)]
+        lines.append(f"  status    {e.status['base']} → {e.status['head']}")
+        lines.append(f"  queries   {_queries(e)}")
+        lines.append(f"  DB ms     {_ms(e.db_ms['base'])} → {_ms(e.db_ms['head'])}")
+        lines.append(
+            f"  total ms  {_ms(e.total_ms['base'])} → {_ms(e.total_ms['head'])}  "
+            f"{_time(e.time_verdict)}"
+        )
+        payload = _payload(e)
+        lines.append(
+            "  payload   " + paint("bad" if e.payload == "different" else "good", payload)
+        )
+        removed = ", ".join(_finding_name(f) for f in e.findings_removed) or "none"
+        added = ", ".join(_finding_name(f) for f in e.findings_added) or "none"
+        lines.append(f"  findings  removed: {removed}")
+        lines.append(f"            added: {added}")
+        if problems:
+            lines.append(paint("bad", "  REGRESSION: " + "; ".join(problems)))
+    return "\n".join(lines)
+
+
+def as_markdown(c: Comparison, fail_on: Collection[str]) -> str:
+    """A table ready to paste into a pull request."""
+    lines = [
+        f"### perfaudit compare `{c.base.ref}` → `{c.head.ref}`",
+        "",
+        f"{c.rounds} interleaved rounds after a warm-up "
+        f"(`{c.base.commit[:10]}` → `{c.head.commit[:10]}`). Times are medians in ms "
+        f"[min–max]; a time change counts only at p < 0.002 (Mann–Whitney U) and ≥ 1.1×.",
+        "",
+        "| endpoint | status | queries | DB ms | total ms | time | payload | findings |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    details: list[str] = []
+    for e in c.endpoints:
+        payload = "✅ identical" if e.payload == "identical" else f"❌ {e.payload}"
+        if e.payload == "different" and e.difference:
+            payload += f" at `{e.difference['path']}`"
+        findings = f"−{len(e.findings_removed)} / +{len(e.findings_added)}"
+        queries = f"{e.queries['base']} → **{e.queries['head']}**"
+        lines.append(
+            f"| {e.name} | {e.status['base']} → {e.status['head']} | {queries} | "
+            f"{e.db_ms['base'].median:.1f} → {e.db_ms['head'].median:.1f} | "
+            f"{_ms(e.total_ms['base'])} → {_ms(e.total_ms['head'])} | "
+            f"{_time(e.time_verdict)} | {payload} | {findings} |"
+        )
+        for f in e.findings_removed:
+            details.append(f"- {e.name}: removed `{_finding_name(f)}`")
+        for f in e.findings_added:
+            details.append(f"- {e.name}: **added** `{_finding_name(f)}` — {f['suggestion']}")
+        for problem in regressions(e, fail_on):
+            details.append(f"- {e.name}: **regression** — {problem}")
+        if e.volatile:
+            details.append(f"- {e.name}: volatile paths ignored: {', '.join(e.volatile)}")
+    if details:
+        lines += ["", *details]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(c: Comparison, fail_on: Collection[str]) -> str:
+    def endpoint(e: EndpointResult) -> dict[str, Any]:
+        return {
+            "scenario": e.scenario,
+            "request": e.label,
+            "status": e.status,
+            "queries": e.queries,
+            "queries_range": e.queries_range,
+            "shapes": e.shapes,
+            "db_ms": {k: _summary(v) for k, v in e.db_ms.items()},
+            "total_ms": {k: _summary(v) for k, v in e.total_ms.items()},
+            "time": _verdict(e.time_verdict),
+            "db_time": _verdict(e.db_verdict),
+            "payload": {
+                "result": e.payload,
+                "hashes": e.hashes,
+                "difference": e.difference,
+                "volatile": e.volatile,
+            },
+            "findings": {
+                "added": e.findings_added,
+                "removed": e.findings_removed,
+                "base": e.findings["base"],
+                "head": e.findings["head"],
+            },
+            "regressions": regressions(e, fail_on),
+        }
+
+    data = {
+        "base": {"ref": c.base.ref, "commit": c.base.commit},
+        "head": {"ref": c.head.ref, "commit": c.head.commit},
+        "rounds": c.rounds,
+        "setup_seconds": c.setup_seconds,
+        "rounds_seconds": c.rounds_seconds,
+        "fail_on": sorted(fail_on),
+        "endpoints": [endpoint(e) for e in c.endpoints],
+    }
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode()
+
+
+def _summary(s: Summary) -> dict[str, float]:
+    return {"median": s.median, "min": s.low, "max": s.high, "n": s.n}
+
+
+def _verdict(v: Verdict) -> dict[str, Any]:
+    return {"change": v.change, "ratio": v.ratio, "p_value": v.p_value}

@@ -1,0 +1,243 @@
+"""One compare run: worktrees, two children, interleaved rounds, the verdicts.
+
+Returns plain data (:class:`Comparison`); ``report.py`` formats it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from perfaudit.compare.diff import differing_paths
+from perfaudit.compare.git import Worktree, repo_root, worktrees
+from perfaudit.compare.runner import Child
+from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
+
+__all__ = ["Comparison", "EndpointResult", "compare"]
+
+SIDES = ("base", "head")
+
+
+@dataclass
+class EndpointResult:
+    """Base against head for one request of one scenario."""
+
+    scenario: str
+    label: str
+    status: dict[str, int]
+    expected: dict[str, bool]
+    queries: dict[str, int]
+    queries_range: dict[str, tuple[int, int]]
+    shapes: dict[str, dict[str, int]]
+    db_ms: dict[str, Summary]
+    total_ms: dict[str, Summary]
+    time_verdict: Verdict
+    db_verdict: Verdict
+    payload: str  # "identical", "different", "not comparable"
+    hashes: dict[str, str | None]
+    difference: dict[str, Any] | None
+    volatile: list[str]
+    findings_added: list[dict[str, Any]]
+    findings_removed: list[dict[str, Any]]
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario}: {self.label}"
+
+
+@dataclass
+class Comparison:
+    base: Worktree
+    head: Worktree
+    rounds: int
+    setup_seconds: dict[str, float]
+    rounds_seconds: float
+    endpoints: list[EndpointResult]
+
+
+def compare(
+    base_ref: str,
+    head_ref: str,
+    *,
+    cwd: Path,
+    rounds: int = 10,
+    scenarios: Sequence[str] = (),
+    keep: bool = False,
+    progress: Callable[[str], None] = lambda message: None,
+) -> Comparison:
+    """Run the scenarios at both refs, rounds interleaved; see the module docs."""
+    root = repo_root(cwd)
+    with ExitStack() as stack:
+        stack.enter_context(_sigterm_as_interrupt())
+        trees = stack.enter_context(
+            worktrees(root, {"base": base_ref, "head": head_ref}, keep=keep)
+        )
+        log_dir = Path(tempfile.mkdtemp(prefix="perfaudit-compare-logs-"))
+        if not keep:
+            stack.callback(shutil.rmtree, log_dir, True)
+        progress(f"worktrees in {trees['base'].path.parent}, child logs in {log_dir}")
+        children: dict[str, Child] = {}
+        interrupted = [False]
+
+        def stop_children() -> None:
+            for child in children.values():
+                child.stop(interrupted=interrupted[0])
+
+        stack.callback(stop_children)
+        setup: dict[str, float] = {}
+        try:
+            started = time.perf_counter()
+            for side in SIDES:
+                progress(f"starting {side} ({trees[side].ref} @ {trees[side].commit[:10]})")
+                children[side] = Child(
+                    trees[side], root=root, cwd=cwd, scenarios=list(scenarios), log_dir=log_dir
+                )
+            for side in SIDES:
+                children[side].receive()
+                setup[side] = time.perf_counter() - started
+                progress(f"{side} ready: database migrated and scenario data set up")
+            rounds_started = time.perf_counter()
+            results = _rounds(children, rounds, progress)
+            rounds_seconds = time.perf_counter() - rounds_started
+        except KeyboardInterrupt:
+            interrupted[0] = True
+            raise
+        endpoints = _endpoints(results)
+        return Comparison(trees["base"], trees["head"], rounds, setup, rounds_seconds, endpoints)
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
+
+
+def _rounds(
+    children: dict[str, Child], rounds: int, progress: Callable[[str], None]
+) -> dict[str, list[list[dict[str, Any]]]]:
+    """Warm-up (kept for payloads, not timed), then ``rounds`` interleaved rounds.
+
+    The order alternates base-head, head-base, … so neither side always runs
+    first after a pause. Payload texts are fetched in the warm-up and the last
+    round: enough to name volatile paths.
+    """
+    collected: dict[str, list[list[dict[str, Any]]]] = {side: [] for side in SIDES}
+    for number in range(rounds + 1):
+        order = SIDES if number % 2 == 0 else tuple(reversed(SIDES))
+        payloads = number in (0, rounds)
+        for side in order:
+            children[side].send(cmd="round", payloads=payloads)
+            collected[side].append(children[side].receive()["results"])
+        if number:
+            progress(f"round {number}/{rounds}")
+        else:
+            progress("warm-up round done")
+    return collected
+
+
+def _endpoints(results: dict[str, list[list[dict[str, Any]]]]) -> list[EndpointResult]:
+    base_rounds, head_rounds = results["base"], results["head"]
+    head_by_key = {(r["scenario"], r["label"]): i for i, r in enumerate(head_rounds[0])}
+    endpoints = []
+    for index, first in enumerate(base_rounds[0]):
+        key = (first["scenario"], first["label"])
+        if key not in head_by_key:
+            continue  # not declared at head; reported by the CLI from the ready messages
+        per_side = {
+            "base": [round_[index] for round_ in base_rounds],
+            "head": [round_[head_by_key[key]] for round_ in head_rounds],
+        }
+        endpoints.append(_endpoint(key, per_side))
+    return endpoints
+
+
+def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> EndpointResult:
+    warm = {side: runs[side][0] for side in SIDES}
+    timed = {side: runs[side][1:] or runs[side] for side in SIDES}
+    total = {side: [r["total_ms"] for r in timed[side]] for side in SIDES}
+    db = {side: [r["db_ms"] for r in timed[side]] for side in SIDES}
+    queries = {side: [r["queries"] for r in runs[side]] for side in SIDES}
+
+    volatile: set[str] = set()
+    payload_text: dict[str, Any] = {}
+    for side in SIDES:
+        texts = [r["payload"] for r in runs[side] if r["payload"] is not None]
+        if texts:
+            payload_text[side] = orjson.loads(texts[0])
+        if len({r["hash"] for r in runs[side]}) > 1 and len(texts) >= 2:
+            first, last = orjson.loads(texts[0]), orjson.loads(texts[-1])
+            volatile.update(d.path for d in differing_paths(first, last))
+
+    hashes = {side: warm[side]["hash"] for side in SIDES}
+    difference = None
+    if hashes["base"] is None or hashes["head"] is None:
+        payload = "not comparable"
+    elif hashes["base"] == hashes["head"]:
+        payload = "identical"
+    elif "base" in payload_text and "head" in payload_text:
+        real = [
+            d
+            for d in differing_paths(payload_text["base"], payload_text["head"])
+            if d.path not in volatile
+        ]
+        if real:
+            payload = "different"
+            difference = {
+                "path": real[0].path,
+                "base": real[0].left,
+                "head": real[0].right,
+                "count": len(real),
+            }
+        else:
+            payload = "identical"
+    else:
+        payload = "different"
+
+    def keys(findings: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(f["kind"], f["relation"] or f["fingerprint"]): f for f in findings}
+
+    base_findings, head_findings = keys(warm["base"]["findings"]), keys(warm["head"]["findings"])
+    return EndpointResult(
+        scenario=key[0],
+        label=key[1],
+        status={side: warm[side]["status"] for side in SIDES},
+        expected={side: all(r["expected"] for r in runs[side]) for side in SIDES},
+        queries={side: warm[side]["queries"] for side in SIDES},
+        queries_range={side: (min(queries[side]), max(queries[side])) for side in SIDES},
+        shapes={side: warm[side]["shapes"] for side in SIDES},
+        db_ms={side: summarise(db[side]) for side in SIDES},
+        total_ms={side: summarise(total[side]) for side in SIDES},
+        time_verdict=verdict(total["base"], total["head"]),
+        db_verdict=verdict(db["base"], db["head"]),
+        payload=payload,
+        hashes=hashes,
+        difference=difference,
+        volatile=sorted(volatile),
+        findings_added=[f for k, f in head_findings.items() if k not in base_findings],
+        findings_removed=[f for k, f in base_findings.items() if k not in head_findings],
+        findings={"base": warm["base"]["findings"], "head": warm["head"]["findings"]},
+    )
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread, so clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
