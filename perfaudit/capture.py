@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, ParamSpec, TypeVar, ov
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from perfaudit.conf import app_settings
+from perfaudit.conf import app_settings, user_settings
 from perfaudit.fingerprint import SqlShape, analyze, fingerprint
 
 if TYPE_CHECKING:
@@ -266,14 +266,15 @@ class _FramePolicy:
     code objects are kept in ``codes`` so their ids stay unique while cached.
     """
 
-    __slots__ = ("cache", "codes", "modules")
+    __slots__ = ("cache", "codes", "drf", "modules")
 
     _MAX_CACHE = 20_000
 
     def __init__(self, extra_modules: tuple[str, ...]) -> None:
         self.modules = _ALWAYS_SKIPPED_MODULES + extra_modules
-        self.cache: dict[int, bool] = {}
+        self.cache: dict[int, int] = {}
         self.codes: list[CodeType] = []
+        self.drf: frozenset[int] = _drf_codes_now()
 
     def is_library(self, code: CodeType, module: object) -> bool:
         filename = code.co_filename
@@ -290,25 +291,39 @@ class _FramePolicy:
     def user_frame(self, frame: FrameType | None) -> _SiteInfo | None:
         """The first application frame, and the DRF field being rendered on the way."""
         cache = self.cache
-        inspected = _drf_field_codes()
+        if not self.drf and _drf_codes_now():
+            # DRF got imported since this cache was filled: re-classify its methods.
+            self.drf = _drf_codes_now()
+            cache.clear()
+            self.codes.clear()
         origin = None
         while frame is not None:
             code = frame.f_code
-            library = cache.get(id(code))
-            if library is None:
-                library = self.is_library(code, frame.f_globals.get("__name__"))
-                if len(cache) >= self._MAX_CACHE:
-                    cache.clear()
-                    self.codes.clear()
-                cache[id(code)] = library
-                self.codes.append(code)
-            if not library:
+            state = cache.get(id(code))
+            if state is None:
+                state = self._classify(code, frame.f_globals.get("__name__"))
+            if state == _APP:
                 return code, frame.f_lineno, origin
-            if origin is None and id(code) in inspected:
+            if state == _DRF_FIELD and origin is None:
                 origin = _serializer_field(frame)
             frame = frame.f_back
         return (None, 0, origin) if origin is not None else None
 
+    def _classify(self, code: CodeType, module: object) -> int:
+        if id(code) in self.drf:
+            state = _DRF_FIELD
+        else:
+            state = _LIBRARY if self.is_library(code, module) else _APP
+        if len(self.cache) >= self._MAX_CACHE:
+            self.cache.clear()
+            self.codes.clear()
+        self.cache[id(code)] = state
+        self.codes.append(code)
+        return state
+
+
+# Frame states in the policy cache: one dict lookup per frame walked.
+_APP, _LIBRARY, _DRF_FIELD = 0, 1, 2
 
 # (code of the application frame or None, its line, the DRF field or None)
 _SiteInfo = tuple["CodeType | None", int, "str | None"]
@@ -317,10 +332,12 @@ _drf_codes: frozenset[int] = frozenset()
 _drf_keep: list[object] = []
 
 
-def _drf_field_codes() -> frozenset[int]:
+def _drf_codes_now() -> frozenset[int]:
     """Ids of the DRF methods whose ``self`` is the field being rendered.
 
     Looked up in ``sys.modules`` only: perfaudit never imports DRF itself.
+    Returns the same object until DRF is first seen, so policies can tell by
+    identity that they must re-classify.
     """
     global _drf_codes
     if _drf_codes or "rest_framework.serializers" not in sys.modules:
@@ -398,7 +415,8 @@ def _store(
         site_info = None
         for rec in active:
             if rec._policy is not None:
-                site_info = rec._policy.user_frame(sys._getframe(1))
+                # Frame 2 is Django's _execute_with_wrappers: skip _store and _dispatch.
+                site_info = rec._policy.user_frame(sys._getframe(2))
                 break
         if many and not isinstance(params, list | tuple):
             params = None  # a one-shot iterator: already consumed by the driver
@@ -483,13 +501,16 @@ class Recorder:
         for alias in aliases:
             _ensure_wrapped(connections[alias])
         rec = Recording(using=self.using)
-        rec._max = self.max_queries if self.max_queries is not None else app_settings.MAX_QUERIES
-        rec._keep_params = self.params if self.params is not None else app_settings.CAPTURE_PARAMS
-        callsites = (
-            self.callsites if self.callsites is not None else app_settings.CAPTURE_CALLSITES
-        )
+        raw = user_settings()  # read PERFAUDIT once, not once per key
+
+        def setting(name: str) -> Any:
+            return app_settings.get(name, raw=raw)
+
+        rec._max = self.max_queries if self.max_queries is not None else setting("MAX_QUERIES")
+        rec._keep_params = self.params if self.params is not None else setting("CAPTURE_PARAMS")
+        callsites = self.callsites if self.callsites is not None else setting("CAPTURE_CALLSITES")
         if callsites:
-            rec._policy = _policy_for(app_settings.CALLSITE_SKIP_MODULES)
+            rec._policy = _policy_for(tuple(setting("CALLSITE_SKIP_MODULES")))
         rec._t0 = perf_counter()
         token = _ACTIVE.set((*_ACTIVE.get(), rec))
         self._stack.append((rec, token))

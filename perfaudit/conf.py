@@ -334,9 +334,12 @@ class AppSettings:
     accessor falls back to the default (logging one warning per bad value).
     """
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str, *, raw: Mapping[str, Any] | None = None) -> Any:
+        """The validated value of ``name``; ``raw`` is the ``PERFAUDIT`` dict if
+        the caller already read it (to read several keys with one lookup)."""
         setting = SETTINGS[name]
-        raw = user_settings()
+        if raw is None:
+            raw = user_settings()
         if name not in raw:
             return setting.default
         value = raw[name]
