@@ -234,7 +234,7 @@ def test_query_reducing_change_is_proven_with_an_identical_payload(
     assert endpoint["findings"]["added"] == []
     assert endpoint["total_ms"]["base"]["n"] == 4
     assert endpoint["regressions"] == []
-    assert "[perfaudit compare] round 4/4" in result.stderr
+    assert "[perfaudit compare] books: round 4/4" in result.stderr
     _assert_clean(project, db_name)
 
     markdown = _compare(project, db_name, "main", "fast", "--rounds", "2", "--format", "markdown")

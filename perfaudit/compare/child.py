@@ -10,8 +10,11 @@ commands from the parent: one JSON line in on stdin, one JSON line out on the
 file descriptor named by ``PERFAUDIT_COMPARE_FD`` (stdout and stderr are left
 to the project, and go to a log file).
 
-Commands: ``{"cmd": "round", "payloads": bool}`` runs every request once;
-``{"cmd": "quit"}`` ends the child, dropping its database.
+Commands: ``{"cmd": "setup", "scenario": NAME}`` empties the database
+(sequences reset, as audit does, so ids do not depend on what ran before) and
+runs that scenario's set-up; ``{"cmd": "round", "payloads": bool}`` runs the
+current scenario's requests once each; ``{"cmd": "quit"}`` ends the child,
+dropping its database.
 """
 
 from __future__ import annotations
@@ -67,41 +70,49 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
     import django
 
     django.setup()
-    from django.db import connections
+    from django.db import connections, transaction
+    from django.test.utils import setup_test_environment
 
+    from perfaudit._audit import _analyze, _reset
     from perfaudit._testdb import throwaway_databases
     from perfaudit.scenarios import load
 
+    # As Django's test runner does: "testserver" allowed, in-memory e-mail, ...
+    setup_test_environment()
     started = time.perf_counter()
     with throwaway_databases(suffix=f"pa_{label}_{os.getpid()}") as aliases:
         databases = {a: connections[a].settings_dict["NAME"] for a in aliases}
-        migrated = time.perf_counter()
-        scenarios = load()
+        scenarios = {s.name: s for s in load()}
         if names:
-            known = {s.name for s in scenarios}
-            missing = sorted(set(names) - known)
+            missing = sorted(set(names) - set(scenarios))
             if missing:
                 raise LookupError(
-                    f"scenario(s) {missing} are not declared at this ref (known: {sorted(known)})"
+                    f"scenario(s) {missing} are not declared at this ref "
+                    f"(known: {sorted(scenarios)})"
                 )
-            scenarios = [s for s in scenarios if s.name in names]
-        plan = []
-        for item in scenarios:
-            context = item.setup() or {}
-            for request in item.requests:
-                plan.append((item.name, request.resolve(context)))
+            scenarios = {name: scenarios[name] for name in names}
         _emit(
             channel,
             event="ready",
             databases=databases,
-            migrate_seconds=migrated - started,
-            setup_seconds=time.perf_counter() - migrated,
-            requests=[{"scenario": name, "label": r.label} for name, r in plan],
+            migrate_seconds=time.perf_counter() - started,
+            scenarios={name: [r.label for r in s.requests] for name, s in scenarios.items()},
         )
+        plan: list[tuple[str, Any]] = []
         for line in sys.stdin:
             command = json.loads(line)
             if command.get("cmd") == "quit":
                 break
+            if command.get("cmd") == "setup":
+                item = scenarios[command["scenario"]]
+                began = time.perf_counter()
+                _reset(aliases)
+                with transaction.atomic():
+                    context = item.setup() or {}
+                _analyze(aliases)
+                plan = [(item.name, request.resolve(context)) for request in item.requests]
+                _emit(channel, event="setup", seconds=time.perf_counter() - began)
+                continue
             results = [
                 _run(name, request, aliases, payloads=bool(command.get("payloads")))
                 for name, request in plan
@@ -129,24 +140,20 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
     from django.test import Client
 
     import perfaudit
+    from perfaudit._audit import _send
     from perfaudit.detect import run as detect
     from perfaudit.fingerprint import analyze
     from perfaudit.payload import canonical_bytes, digest
 
-    client = Client(raise_request_exception=False)
-    if request.user:
-        user = get_user_model()._default_manager.get_by_natural_key(request.user)
-        client.force_login(user)
-    kwargs: dict[str, Any] = {"headers": dict(request.headers)} if request.headers else {}
-    method = getattr(client, request.method.lower())
-    body: dict[str, Any] = {}
-    if request.data is not None:
-        body["data"] = request.data
-        body["content_type"] = request.content_type or "application/json"
     with _rolled_back(aliases):
+        # Logging in writes (session, last_login): inside the rolled-back block.
+        client = Client(raise_request_exception=False)
+        if request.user:
+            user = get_user_model()._default_manager.get_by_natural_key(request.user)
+            client.force_login(user)
         with perfaudit.record() as recording:
             started = time.perf_counter()
-            response = method(request.full_path, **body, **kwargs)
+            response = _send(client, request)
             elapsed = time.perf_counter() - started
         shapes: dict[str, int] = {}
         for event in recording.queries:
@@ -175,6 +182,7 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
                 "kind": f.kind,
                 "fingerprint": f.fingerprint,
                 "relation": f.relation,
+                "model": f.model,
                 "suggestion": f.suggestion,
             }
             for f in findings

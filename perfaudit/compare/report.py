@@ -41,7 +41,8 @@ def regressions(endpoint: EndpointResult, fail_on: Collection[str]) -> list[str]
 
 
 def _finding_name(finding: dict[str, Any]) -> str:
-    return f"{finding['kind']} ({finding['relation'] or finding['fingerprint'][:60]})"
+    what = finding["relation"] or finding.get("model") or finding["fingerprint"][:60]
+    return f"{finding['kind']} ({what})"
 
 
 def _speed(v: Verdict) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from perfaudit.compare.diff import differing_paths
-from perfaudit.compare.git import Worktree, repo_root, worktrees
+from perfaudit.compare.git import CompareError, Worktree, repo_root, worktrees
 from perfaudit.compare.runner import Child
 from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
 
@@ -104,13 +104,25 @@ def compare(
                 children[side] = Child(
                     trees[side], root=root, cwd=cwd, scenarios=list(scenarios), log_dir=log_dir
                 )
+            ready = {}
             for side in SIDES:
-                children[side].receive()
+                ready[side] = children[side].receive()
                 setup[side] = time.perf_counter() - started
-                progress(f"{side} ready: database migrated and scenario data set up")
-            rounds_started = time.perf_counter()
-            results = _rounds(children, rounds, progress)
-            rounds_seconds = time.perf_counter() - rounds_started
+                progress(f"{side} ready: test database created and migrated")
+            plan = _plan(ready, scenarios)
+            rounds_seconds = 0.0
+            results: dict[str, list[list[dict[str, Any]]]] = {side: [] for side in SIDES}
+            for name in plan:
+                for side in SIDES:
+                    children[side].send(cmd="setup", scenario=name)
+                for side in SIDES:
+                    setup[side] += children[side].receive()["seconds"]
+                progress(f"scenario {name}: data set up at both refs")
+                rounds_started = time.perf_counter()
+                collected = _rounds(children, rounds, progress, name)
+                rounds_seconds += time.perf_counter() - rounds_started
+                for side in SIDES:
+                    results[side].extend(_transpose(collected[side]))
         except KeyboardInterrupt:
             interrupted[0] = True
             raise
@@ -119,8 +131,26 @@ def compare(
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
 
 
+def _plan(ready: dict[str, dict[str, Any]], requested: Sequence[str]) -> list[str]:
+    """The scenarios to run: declared at both refs (all of them, or those requested)."""
+    base, head = ready["base"]["scenarios"], ready["head"]["scenarios"]
+    names = list(requested) or [name for name in base if name in head]
+    missing = [n for n in names if n not in base or n not in head]
+    if missing:
+        raise CompareError(
+            f"Scenario(s) {missing} are not declared at both refs; compare runs what "
+            f"both declare (base: {sorted(base)}, head: {sorted(head)})."
+        )
+    if not names:
+        raise CompareError(
+            "No scenario is declared at both refs: list your scenario modules in "
+            'PERFAUDIT["SCENARIOS"] (see docs/audit.md).'
+        )
+    return names
+
+
 def _rounds(
-    children: dict[str, Child], rounds: int, progress: Callable[[str], None]
+    children: dict[str, Child], rounds: int, progress: Callable[[str], None], name: str
 ) -> dict[str, list[list[dict[str, Any]]]]:
     """Warm-up (kept for payloads, not timed), then ``rounds`` interleaved rounds.
 
@@ -136,25 +166,23 @@ def _rounds(
             children[side].send(cmd="round", payloads=payloads)
             collected[side].append(children[side].receive()["results"])
         if number:
-            progress(f"round {number}/{rounds}")
-        else:
-            progress("warm-up round done")
+            progress(f"{name}: round {number}/{rounds}")
     return collected
 
 
+def _transpose(rounds: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """Rounds of requests → requests of rounds."""
+    return [list(runs) for runs in zip(*rounds, strict=True)]
+
+
 def _endpoints(results: dict[str, list[list[dict[str, Any]]]]) -> list[EndpointResult]:
-    base_rounds, head_rounds = results["base"], results["head"]
-    head_by_key = {(r["scenario"], r["label"]): i for i, r in enumerate(head_rounds[0])}
+    """Pair base and head runs of the same scenario request."""
+    head_by_key = {(runs[0]["scenario"], runs[0]["label"]): runs for runs in results["head"]}
     endpoints = []
-    for index, first in enumerate(base_rounds[0]):
-        key = (first["scenario"], first["label"])
-        if key not in head_by_key:
-            continue  # not declared at head; reported by the CLI from the ready messages
-        per_side = {
-            "base": [round_[index] for round_ in base_rounds],
-            "head": [round_[head_by_key[key]] for round_ in head_rounds],
-        }
-        endpoints.append(_endpoint(key, per_side))
+    for runs in results["base"]:
+        key = (runs[0]["scenario"], runs[0]["label"])
+        if key in head_by_key:
+            endpoints.append(_endpoint(key, {"base": runs, "head": head_by_key[key]}))
     return endpoints
 
 
