@@ -75,14 +75,20 @@ class CallSite(NamedTuple):
     @property
     def short_filename(self) -> str:
         """The file name relative to the current directory when it is below it."""
-        try:
-            relative = os.path.relpath(self.filename)
-        except ValueError:  # different drive on Windows
-            return self.filename
-        return self.filename if relative.startswith("..") else relative
+        return _short_filename(self.filename, os.getcwd())
 
     def __str__(self) -> str:
         return f"{self.short_filename}:{self.lineno} in {self.function}"
+
+
+@functools.lru_cache(maxsize=2048)
+def _short_filename(filename: str, cwd: str) -> str:
+    # Cached: detectors format call sites thousands of times per recording.
+    try:
+        relative = os.path.relpath(filename, cwd)
+    except ValueError:  # different drive on Windows
+        return filename
+    return filename if relative.startswith("..") else relative
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from django.db import connection
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 from rest_framework.test import APITestCase
@@ -60,7 +61,7 @@ Queries by shape, most frequent first:
          1 from {here}:{books} in _loop_over_authors
 
 Findings:
-  - [n_plus_one, high] `Book.author` is loaded one row at a time (3 queries from {here}:{authors}, <t> ms); add `select_related("author")` to the queryset that loads `Book` rows (evaluated at {here}:{books}).
+  - [n_plus_one, medium] `Book.author` is loaded one row at a time (3 queries from {here}:{authors}, <t> ms); add `select_related("author")` to the queryset that loads `Book` rows (evaluated at {here}:{books}).
 
 Fix the findings above, or raise the limit if the extra queries are intended.
 
@@ -69,6 +70,10 @@ All queries:
   2. SELECT "testapp_author"."id", "testapp_author"."name" FROM "testapp_author" WHERE "testapp_author"."id" = %s LIMIT 21
   3. SELECT "testapp_author"."id", "testapp_author"."name" FROM "testapp_author" WHERE "testapp_author"."id" = %s LIMIT 21
   4. SELECT "testapp_author"."id", "testapp_author"."name" FROM "testapp_author" WHERE "testapp_author"."id" = %s LIMIT 21"""  # noqa: E501
+        # The raw SQL is quoted the backend's way (`testapp_book` on MySQL).
+        head, _, raw_sql = expected.partition("All queries:\n")
+        quote = connection.ops.quote_name("x")[0]
+        expected = f"{head}All queries:\n{raw_sql.replace(chr(34), quote)}"
         assert message == expected
 
     def test_long_recordings_are_truncated(self) -> None:

@@ -4,5 +4,6 @@ from django.urls import include, path
 
 urlpatterns: list[object] = [
     path("payload/", include("tests.payload_urls")),
+    path("mw/", include("tests.middleware_urls")),
     path("testing/", include("tests.testing_urls")),
 ]

@@ -105,7 +105,8 @@ def _finding(analysis: Analysis, indices: list[int]) -> Finding:
     share = analysis.share(total)
     return Finding(
         kind="n_plus_one",
-        severity="high" if count >= 10 or share >= 0.5 else "medium",
+        # By count only, so the same code always gets the same severity.
+        severity="high" if count >= 10 else "medium",
         fingerprint=shape.fingerprint,
         count=count,
         total_duration=total,

@@ -1,0 +1,261 @@
+"""The hotspot inventory: JSONL request lines aggregated by query shape and by view.
+
+The read side of :mod:`perfaudit.store`'s JSONL sink, kept apart from the
+request cycle: it only parses lines and adds numbers up, so ``report`` can run
+it on a file copied from a server, and tests can feed it hand-written lines.
+
+A *shape* is a fingerprint on one database alias. Shapes are ranked by the
+DB time they cost across every request, because that is what removing them
+saves; each keeps the views and call sites issuing it and the findings that
+name its fingerprint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from perfaudit._jsonl import read_jsonl
+from perfaudit.store import percentile
+
+__all__ = [
+    "FindingSummary",
+    "Inventory",
+    "ShapeHotspot",
+    "ViewSummary",
+    "build_inventory",
+    "load_inventory",
+]
+
+_SEVERITY_RANK: Final = {"high": 0, "medium": 1, "low": 2}
+
+
+# -- the aggregates ----------------------------------------------------------------
+
+
+@dataclass
+class FindingSummary:
+    """One kind of finding on one shape, over all requests it was found in."""
+
+    kind: str
+    severity: str
+    requests: int = 0
+    queries: int = 0
+    total_ms: float = 0.0
+    suggestion: str = ""
+    fix: str | None = None
+    relation: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "requests": self.requests,
+            "queries": self.queries,
+            "total_ms": round(self.total_ms, 3),
+            "fix": self.fix,
+            "relation": self.relation,
+            "suggestion": self.suggestion,
+        }
+
+
+@dataclass
+class ShapeHotspot:
+    """A query shape's cost across every request of the file.
+
+    ``views`` and ``callsites`` count the queries each issued. ``sql`` is
+    the slowest execution seen; ``params`` its values when they were
+    recorded (``JSONL_PARAMS``), else ``None``; ``param_count`` how many it
+    had (``None``: unknown).
+    """
+
+    fingerprint: str
+    alias: str
+    kind: str
+    count: int = 0
+    total_ms: float = 0.0
+    requests: int = 0
+    views: Counter[str] = field(default_factory=Counter)
+    callsites: Counter[str] = field(default_factory=Counter)
+    findings: list[FindingSummary] = field(default_factory=list)
+    sql: str = ""
+    max_ms: float = -1.0
+    params: Any = None
+    has_params: bool = False
+    param_count: int | None = None
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.count if self.count else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "alias": self.alias,
+            "kind": self.kind,
+            "count": self.count,
+            "total_ms": round(self.total_ms, 3),
+            "mean_ms": round(self.mean_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "requests": self.requests,
+            "views": dict(self.views.most_common()),
+            "callsites": dict(self.callsites.most_common()),
+            "findings": [f.to_dict() for f in self.findings],
+            "sql": self.sql,
+        }
+
+
+@dataclass
+class ViewSummary:
+    """One view's requests: query counts and times (nearest-rank percentiles)."""
+
+    view: str
+    requests: int = 0
+    queries: list[int] = field(default_factory=list)
+    db_ms: list[float] = field(default_factory=list)
+    total_ms: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    findings: Counter[str] = field(default_factory=Counter)
+    violations: int = 0
+
+    @property
+    def db_ms_total(self) -> float:
+        return sum(self.db_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "view": self.view,
+            "requests": self.requests,
+            "queries_mean": round(sum(self.queries) / self.requests, 2) if self.requests else 0,
+            "queries_p50": percentile(self.queries, 0.5),
+            "queries_p95": percentile(self.queries, 0.95),
+            "queries_max": max(self.queries, default=0),
+            "db_ms_total": round(self.db_ms_total, 3),
+            "db_ms_p50": round(percentile(self.db_ms, 0.5), 3),
+            "db_ms_p95": round(percentile(self.db_ms, 0.95), 3),
+            "total_ms_p50": round(percentile(self.total_ms, 0.5), 3),
+            "total_ms_p95": round(percentile(self.total_ms, 0.95), 3),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "findings": dict(self.findings.most_common()),
+            "budget_violations": self.violations,
+        }
+
+
+@dataclass
+class Inventory:
+    """Shapes most total DB time first; views likewise."""
+
+    source: str | None
+    requests: int
+    shapes: list[ShapeHotspot]
+    views: list[ViewSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "requests": self.requests,
+            "shapes": [shape.to_dict() for shape in self.shapes],
+            "views": [view.to_dict() for view in self.views],
+        }
+
+
+def build_inventory(lines: Iterable[Mapping[str, Any]], source: str | None = None) -> Inventory:
+    """Aggregate validated request lines (as :func:`read_jsonl` yields them)."""
+    shapes: dict[tuple[str, str], ShapeHotspot] = {}
+    views: dict[str, ViewSummary] = {}
+    findings: dict[tuple[str, str], FindingSummary] = {}
+    requests = 0
+    for line in lines:
+        requests += 1
+        view = _view(views, line)
+        for shape_line in line["shapes"]:
+            _add_shape(shapes, shape_line, line["view"])
+        for finding in line.get("findings", []):
+            _add_finding(findings, finding, view)
+    by_fingerprint: dict[str, list[FindingSummary]] = {}
+    for (_, fingerprint), summary in findings.items():
+        by_fingerprint.setdefault(fingerprint, []).append(summary)
+    for shape in shapes.values():
+        shape.findings = sorted(
+            by_fingerprint.get(shape.fingerprint, ()),
+            key=lambda f: (_SEVERITY_RANK.get(f.severity, 3), -f.total_ms, f.kind),
+        )
+    ranked = sorted(shapes.values(), key=lambda s: (-s.total_ms, -s.count, s.fingerprint))
+    by_cost = sorted(views.values(), key=lambda v: (-v.db_ms_total, v.view))
+    return Inventory(source, requests, ranked, by_cost)
+
+
+def load_inventory(path: str | os.PathLike[str]) -> Inventory:
+    """Read and aggregate a JSONL file; :class:`~perfaudit._jsonl.JsonlError` when it cannot."""
+    return build_inventory((line for _, line in read_jsonl(path)), os.fspath(path))
+
+
+def _view(views: dict[str, ViewSummary], line: Mapping[str, Any]) -> ViewSummary:
+    view = views.get(line["view"])
+    if view is None:
+        view = views[line["view"]] = ViewSummary(line["view"])
+    view.requests += 1
+    view.queries.append(line["queries"])
+    view.db_ms.append(float(line["db_ms"]))
+    view.total_ms.append(float(line["total_ms"]))
+    status = line.get("status")
+    if isinstance(status, int):
+        view.statuses[status] += 1
+    violations = line.get("violations")
+    if isinstance(violations, list) and violations:
+        view.violations += 1
+    return view
+
+
+def _add_shape(shapes: dict[tuple[str, str], ShapeHotspot], line: Any, view: str) -> None:
+    alias = str(line.get("alias") or "default")
+    key = (line["fingerprint"], alias)
+    shape = shapes.get(key)
+    if shape is None:
+        shape = shapes[key] = ShapeHotspot(line["fingerprint"], alias, str(line.get("kind", "")))
+    count, db_ms = line["count"], float(line["db_ms"])
+    shape.count += count
+    shape.total_ms += db_ms
+    shape.requests += 1
+    shape.views[view] += count
+    sites = line.get("callsites")
+    if isinstance(sites, dict):
+        for site, n in sites.items():
+            shape.callsites[str(site)] += n if isinstance(n, int) else 0
+    # The example to EXPLAIN: the slowest execution, preferring one whose
+    # parameter values were recorded.
+    max_ms = float(line.get("max_ms", db_ms))
+    has_params = "params" in line and line["params"] is not None
+    better = (has_params, max_ms) > (shape.has_params, shape.max_ms)
+    if better:
+        shape.sql, shape.max_ms, shape.has_params = line["sql"], max_ms, has_params
+        shape.params = line.get("params")
+        count_value = line.get("param_count")
+        shape.param_count = count_value if isinstance(count_value, int) else None
+
+
+def _add_finding(
+    findings: dict[tuple[str, str], FindingSummary], line: Mapping[str, Any], view: ViewSummary
+) -> None:
+    kind, fingerprint = str(line.get("kind", "?")), str(line.get("fingerprint", ""))
+    view.findings[kind] += 1
+    summary = findings.get((kind, fingerprint))
+    if summary is None:
+        summary = findings[(kind, fingerprint)] = FindingSummary(
+            kind, str(line.get("severity", "low"))
+        )
+    severity = str(line.get("severity", "low"))
+    if _SEVERITY_RANK.get(severity, 3) < _SEVERITY_RANK.get(summary.severity, 3):
+        summary.severity = severity
+    summary.requests += 1
+    count = line.get("count")
+    summary.queries += count if isinstance(count, int) else 0
+    total = line.get("total_ms")
+    summary.total_ms += float(total) if isinstance(total, int | float) else 0.0
+    # The most recent wording wins: it reflects the code as it is now.
+    summary.suggestion = str(line.get("suggestion") or summary.suggestion)
+    summary.fix = line.get("fix") or summary.fix
+    summary.relation = line.get("relation") or summary.relation

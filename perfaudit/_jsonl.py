@@ -1,0 +1,159 @@
+"""The JSONL file: one line per recorded request, written and read here.
+
+Writing (:func:`write_jsonl`) is on the request path: one ``orjson`` encode
+and one ``write()``. Reading (:func:`read_jsonl`) is for ``report``: every
+line is validated, and a bad one is reported with its number.
+
+The line format (version :data:`FORMAT_VERSION`) is documented in
+docs/middleware.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import orjson
+
+from perfaudit._record import FORMAT_VERSION, ORJSON_OPTIONS, RequestRecord, param_default
+
+__all__ = ["JsonlError", "jsonl_line", "read_jsonl", "write_jsonl"]
+
+logger = logging.getLogger("perfaudit")
+
+_jsonl_lock = threading.Lock()
+_jsonl_failures: set[tuple[str, str]] = set()
+
+
+def jsonl_line(record: RequestRecord, *, params: bool = False) -> bytes:
+    """One JSONL line (newline included) for ``record``."""
+    return orjson.dumps(
+        record.to_dict(params=params),
+        default=param_default,
+        option=ORJSON_OPTIONS | orjson.OPT_APPEND_NEWLINE,
+    )
+
+
+def write_jsonl(path: str | os.PathLike[str], record: RequestRecord, *, params: bool) -> bool:
+    """Append ``record`` to ``path``; False (and one warning per path and error) on failure.
+
+    The line is written with a single ``write()`` on a file opened with
+    ``O_APPEND``, so lines from several threads or worker processes never
+    interleave. A new file is created readable by its owner only: with
+    ``JSONL_PARAMS`` it holds parameter values.
+    """
+    line = jsonl_line(record, params=params)
+    try:
+        with _jsonl_lock:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        key = (os.fspath(path), type(exc).__name__)
+        if key not in _jsonl_failures:
+            _jsonl_failures.add(key)
+            logger.warning(
+                "perfaudit: cannot append to PERFAUDIT['JSONL_PATH'] %r (%s); "
+                "requests are not written there until the error goes away",
+                os.fspath(path),
+                exc,
+            )
+        return False
+    return True
+
+
+# -- reading ------------------------------------------------------------------
+
+
+class JsonlError(ValueError):
+    """A JSONL file that cannot be read, with the line number at fault (0: the file)."""
+
+    def __init__(self, path: str, lineno: int, reason: str) -> None:
+        self.path = path
+        self.lineno = lineno
+        self.reason = reason
+        where = f"{path}, line {lineno}" if lineno else path
+        super().__init__(f"{where}: {reason}")
+
+
+# What each line must hold, and of which type: enough for the report not to
+# fail half-way on a line from another program or a truncated write.
+_REQUIRED: Final[Mapping[str, type | tuple[type, ...]]] = {
+    "view": str,
+    "queries": int,
+    "db_ms": (int, float),
+    "total_ms": (int, float),
+    "shapes": list,
+}
+_SHAPE_REQUIRED: Final[Mapping[str, type | tuple[type, ...]]] = {
+    "fingerprint": str,
+    "count": int,
+    "db_ms": (int, float),
+    "sql": str,
+}
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, request dict)`` for each non-blank line of ``path``.
+
+    Raises :class:`JsonlError` naming the file, or the first bad line and
+    what is wrong with it.
+    """
+    name = os.fspath(path)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below; a generator needs it open
+    except FileNotFoundError:
+        raise JsonlError(name, 0, "no such file") from None
+    except OSError as exc:
+        raise JsonlError(name, 0, f"cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise JsonlError(name, lineno, f"not valid JSON ({exc})") from None
+            problem = _problem(data)
+            if problem is not None:
+                raise JsonlError(name, lineno, f"not a perfaudit request line: {problem}")
+            yield lineno, data
+
+
+def _problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    version = data.get("v", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"format version {version!r} is not a whole number"
+    if version > FORMAT_VERSION:
+        return (
+            f"format version {version!r} is newer than this perfaudit reads "
+            f"({FORMAT_VERSION}); upgrade perfaudit"
+        )
+    for key, types in _REQUIRED.items():
+        if not isinstance(data.get(key), types) or isinstance(data.get(key), bool):
+            return f"{key!r} is missing or not a {_type_name(types)}"
+    for index, shape in enumerate(data["shapes"]):
+        if not isinstance(shape, dict):
+            return f"shapes[{index}] is not an object"
+        for key, types in _SHAPE_REQUIRED.items():
+            if not isinstance(shape.get(key), types):
+                return f"shapes[{index}][{key!r}] is missing or not a {_type_name(types)}"
+    findings = data.get("findings", [])
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+        return "'findings' is not a list of objects"
+    return None
+
+
+def _type_name(types: type | tuple[type, ...]) -> str:
+    if isinstance(types, tuple):
+        return "number"
+    return {"str": "string", "int": "whole number", "list": "list"}.get(
+        types.__name__, types.__name__
+    )

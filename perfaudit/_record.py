@@ -1,0 +1,235 @@
+"""One recorded request, summarised: what it ran and what was found in it.
+
+The middleware builds one :class:`RequestRecord` per recorded request
+(:func:`summarise`); the store aggregates it and the JSONL sink writes it. The
+query shapes are computed here once, so no consumer re-parses SQL.
+
+A record holds no SQL parameter values unless it was built with
+``keep_params`` (which the middleware sets only with ``JSONL_PARAMS`` on).
+Parameter values are then made JSON-ready at once, so the record keeps no
+reference to the application's objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from perfaudit.fingerprint import analyze
+
+if TYPE_CHECKING:
+    from perfaudit.budgets import Violation
+    from perfaudit.capture import CallSite, QueryEvent, Recording
+    from perfaudit.detect import Finding
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ORJSON_OPTIONS",
+    "RequestRecord",
+    "ShapeSummary",
+    "param_default",
+    "summarise",
+]
+
+#: Version of the JSONL line format; ``report`` refuses lines of a newer one.
+FORMAT_VERSION: Final = 1
+# Call sites kept per shape in one request (a loop usually has one).
+_MAX_CALLSITES: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeSummary:
+    """The queries of one shape (fingerprint, database) within one request.
+
+    ``callsites`` pairs each call site (``str(CallSite)``) with its query
+    count, busiest first, at most five. ``sql`` is the statement as executed
+    (placeholders, no values) of the slowest execution, ``max_ms`` its time;
+    ``params`` are that execution's parameter values, present only when the
+    record was built with ``keep_params``. ``param_count`` (``None`` when not captured) lets
+    ``report --explain`` run a statement that had no parameters at all.
+    """
+
+    fingerprint: str
+    kind: str
+    alias: str
+    count: int
+    db_ms: float
+    max_ms: float
+    callsites: tuple[tuple[str, int], ...]
+    sql: str
+    params: Any = None
+    param_count: int | None = None
+
+    def to_dict(self, *, params: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "alias": self.alias,
+            "count": self.count,
+            "db_ms": round(self.db_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "callsites": dict(self.callsites),
+            "sql": self.sql,
+            "param_count": self.param_count,
+        }
+        if params:
+            data["params"] = self.params
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """What one recorded request ran and what was found in it (no parameter values
+    unless built with ``keep_params``)."""
+
+    view: str
+    method: str
+    path: str
+    status: int
+    queries: int
+    db_ms: float
+    total_ms: float
+    shapes: tuple[ShapeSummary, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    violations: tuple[Violation, ...] = ()
+    payload: str | None = None
+    sample_rate: float = 1.0
+    timestamp: float = field(default_factory=time.time)
+
+    def to_dict(self, *, params: bool = False) -> dict[str, Any]:
+        """The JSONL line as a dict; SQL parameter values only when ``params``."""
+        return {
+            "v": FORMAT_VERSION,
+            "ts": _iso(self.timestamp),
+            "view": self.view,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "queries": self.queries,
+            "db_ms": round(self.db_ms, 3),
+            "total_ms": round(self.total_ms, 3),
+            "sample_rate": self.sample_rate,
+            "payload": self.payload,
+            "shapes": [shape.to_dict(params=params) for shape in self.shapes],
+            "findings": [finding.to_dict() for finding in self.findings],
+            "violations": [
+                {
+                    "metric": v.metric,
+                    "limit": v.limit,
+                    "actual": round(v.actual, 3),
+                    "pattern": v.pattern,
+                }
+                for v in self.violations
+            ],
+        }
+
+
+def _iso(timestamp: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
+    return f"{seconds}.{int(timestamp % 1 * 1000):03d}Z"
+
+
+def summarise(
+    recording: Recording,
+    *,
+    view: str,
+    method: str,
+    path: str,
+    status: int,
+    total_ms: float | None = None,
+    findings: Iterable[Finding] = (),
+    violations: Iterable[Violation] = (),
+    payload: str | None = None,
+    sample_rate: float = 1.0,
+    keep_params: bool = False,
+) -> RequestRecord:
+    """Summarise ``recording`` (a finished one) as a :class:`RequestRecord`.
+
+    Shapes come out most expensive first. ``total_ms`` defaults to the
+    recording's own duration.
+    """
+    groups: dict[tuple[str, str], list[QueryEvent]] = {}
+    for event in recording.queries:
+        key = (analyze(event.sql).fingerprint, event.alias)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [event]
+        else:
+            group.append(event)
+    shapes = [_shape(key, events, keep_params) for key, events in groups.items()]
+    shapes.sort(key=lambda s: (-s.db_ms, -s.count, s.fingerprint))
+    if total_ms is None:
+        total_ms = (recording.duration or 0.0) * 1000.0
+    return RequestRecord(
+        view=view,
+        method=method,
+        path=path,
+        status=status,
+        queries=len(recording),
+        db_ms=recording.db_time * 1000.0,
+        total_ms=total_ms,
+        shapes=tuple(shapes),
+        findings=tuple(findings),
+        violations=tuple(violations),
+        payload=payload,
+        sample_rate=sample_rate,
+    )
+
+
+def _shape(key: tuple[str, str], events: list[QueryEvent], keep_params: bool) -> ShapeSummary:
+    slowest = max(events, key=lambda e: e.duration)
+    # Count by CallSite (a cheap hashable tuple); format only the ones kept.
+    sites = Counter(event.callsite for event in events if event.callsite is not None)
+    params = slowest.params
+    return ShapeSummary(
+        fingerprint=key[0],
+        kind=analyze(slowest.sql).kind,
+        alias=key[1],
+        count=len(events),
+        db_ms=sum(e.duration for e in events) * 1000.0,
+        max_ms=slowest.duration * 1000.0,
+        callsites=tuple((_site_text(site), n) for site, n in sites.most_common(_MAX_CALLSITES)),
+        sql=slowest.sql,
+        params=_jsonable(params) if keep_params else None,
+        param_count=len(params) if isinstance(params, list | tuple | dict) else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _site_text(site: CallSite) -> str:
+    # str(CallSite) computes a path relative to the working directory, which
+    # costs more than the rest of a request's summary: compute it once per site.
+    return str(site)
+
+
+def _jsonable(params: Any) -> Any:
+    # Round-trip now, so that what the record holds is exactly what the JSONL
+    # line will hold, and no reference to the caller's objects survives.
+    try:
+        return orjson.loads(orjson.dumps(params, default=param_default, option=ORJSON_OPTIONS))
+    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: leave the values out
+        return None
+
+
+ORJSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
+
+
+def param_default(value: Any) -> Any:
+    """JSON for the parameter types orjson does not know.
+
+    Bytes become PostgreSQL's hex ``bytea`` input (``\\x...``) so that
+    ``report --explain`` can pass them back; everything else its ``str()``
+    (``Decimal``, a lazy string, an enum), which PostgreSQL casts from an
+    untyped literal.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return str(value)
