@@ -20,7 +20,7 @@ from perfaudit.capture import CallSite, QueryEvent, Recorder, Recording, record
 from perfaudit.detect import Finding
 from perfaudit.fingerprint import SqlShape, analyze, fingerprint
 from perfaudit.payload import Difference, PayloadDigest, digest, first_difference, payload_hash
-from perfaudit.scenarios import Request, Scenario, scenario
+from perfaudit.scenarios import Request, Scenario, ScenarioError, scenario
 
 __all__ = [
     "CallSite",
@@ -32,6 +32,7 @@ __all__ = [
     "Recording",
     "Request",
     "Scenario",
+    "ScenarioError",
     "SqlShape",
     "analyze",
     "digest",

@@ -5,7 +5,11 @@ Ids are stable and documented (docs/settings.md):
 * ``perfaudit.E001`` - ``PERFAUDIT`` is not a dict.
 * ``perfaudit.E002`` - unknown key (usually a typo; the hint suggests the key you meant).
 * ``perfaudit.E003`` - a value has the wrong type.
-* ``perfaudit.E004`` - a value is out of range (e.g. a negative threshold).
+* ``perfaudit.E004`` - a value is out of range (e.g. a negative threshold) or
+  malformed (a bad ``PAYLOAD_IGNORE`` pattern, an unknown budget limit).
+
+The scenario checks (``perfaudit.E010``, ``E011``, ``W010``) live in
+:mod:`perfaudit.scenario_checks`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Organizers, venues, tags, events, ticket types, tickets, attendees, reviews."""

@@ -1,0 +1,440 @@
+"""Run scenarios and collect what the audit reports: one data set, three formats.
+
+:func:`run` expects the databases to be throwaway test databases already
+(``perfaudit._testdb``); ``manage.py perfaudit audit`` sets that up. For each
+scenario it empties the databases (``flush``, sequences reset, so ids are the
+same whichever scenarios run before), runs the set-up function in one
+transaction (then ``ANALYZE`` on PostgreSQL), then makes each request with
+Django's test ``Client`` inside ``perfaudit.record()``: queries, DB time, wall
+time, detector findings, budget violations and the canonical payload hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sysconfig
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, transaction
+from django.http import HttpResponseBase
+from django.test import Client
+from django.urls import get_resolver
+
+import perfaudit
+from perfaudit import detect
+from perfaudit.budgets import Violation, check_budget
+from perfaudit.capture import record
+from perfaudit.detect import Finding
+from perfaudit.payload import PayloadDigest, digest, first_difference
+from perfaudit.scenarios import SAFE_METHODS, Request, Scenario
+
+__all__ = ["FORMAT_VERSION", "AuditResult", "RequestResult", "ScenarioResult", "run"]
+
+#: Version of the JSON document ``audit --format json`` writes.
+FORMAT_VERSION: Final = 1
+
+_LIBRARY_DIRS: Final = tuple(
+    {
+        os.path.realpath(path) + os.sep
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (path := sysconfig.get_paths().get(key))
+    }
+)
+_PERFAUDIT_DIR: Final = os.path.dirname(os.path.realpath(perfaudit.__file__)) + os.sep
+
+
+@dataclass
+class RequestResult:
+    """One request of a scenario, run ``runs`` times."""
+
+    request: Request
+    status: int | None = None
+    view_name: str | None = None
+    query_counts: list[int] = field(default_factory=list)
+    db_ms_runs: list[float] = field(default_factory=list)
+    total_ms_runs: list[float] = field(default_factory=list)
+    payload: PayloadDigest | None = None
+    findings: list[Finding] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def queries(self) -> int:
+        """Queries of the first run (all runs agree, or the request failed)."""
+        return self.query_counts[0] if self.query_counts else 0
+
+    @property
+    def db_ms(self) -> float:
+        """Median milliseconds spent in the database."""
+        return statistics.median(self.db_ms_runs) if self.db_ms_runs else 0.0
+
+    @property
+    def total_ms(self) -> float:
+        """Median wall-clock milliseconds of the request."""
+        return statistics.median(self.total_ms_runs) if self.total_ms_runs else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        request = self.request
+        return {
+            "name": request.label,
+            "method": request.method,
+            "path": request.path,
+            "query": {
+                k: v if isinstance(v, str | int | float | list) else str(v)
+                for k, v in request.query.items()
+            },
+            "user": request.user,
+            "view": self.view_name,
+            "status": self.status,
+            "expected_status": request.expected,
+            "ok": self.ok,
+            "error": self.error,
+            "runs": len(self.query_counts),
+            "queries": self.queries,
+            "query_counts": list(self.query_counts),
+            "db_ms": round(self.db_ms, 3),
+            "total_ms": round(self.total_ms, 3),
+            "db_ms_runs": [round(v, 3) for v in self.db_ms_runs],
+            "total_ms_runs": [round(v, 3) for v in self.total_ms_runs],
+            "payload": _payload_dict(self.payload),
+            "findings": [finding.to_dict() for finding in self.findings],
+            "budget": [
+                {
+                    "view": v.view_name,
+                    "pattern": v.pattern,
+                    "metric": v.metric,
+                    "limit": v.limit,
+                    "actual": round(v.actual, 3),
+                    "message": str(v),
+                }
+                for v in self.violations
+            ],
+        }
+
+
+def _payload_dict(payload: PayloadDigest | None) -> dict[str, Any] | None:
+    if payload is None:
+        return None
+    return {
+        "hash": payload.canonical,
+        "raw": payload.raw,
+        "kind": payload.kind,
+        "note": payload.note,
+        "masked": payload.masked,
+    }
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario's set-up and requests."""
+
+    scenario: Scenario
+    requests: list[RequestResult] = field(default_factory=list)
+    setup_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.ok for r in self.requests)
+
+    def failures(self) -> list[str]:
+        """One line per failure: what went wrong and how to fix it."""
+        found = [self.error] if self.error else []
+        found.extend(r.error for r in self.requests if r.error)
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.scenario.name,
+            "description": self.scenario.description,
+            "setup": self.scenario.origin,
+            "setup_ms": round(self.setup_ms, 3),
+            "ok": self.ok,
+            "error": self.error,
+            "requests": [r.to_dict() for r in self.requests],
+        }
+
+
+@dataclass
+class AuditResult:
+    """Everything one ``audit`` run measured."""
+
+    scenarios: list[ScenarioResult]
+    repeat: int
+    vendor: str
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.scenarios)
+
+    def failures(self) -> list[str]:
+        return [line for s in self.scenarios for line in s.failures()]
+
+    def gated(self, kinds: Iterable[str]) -> list[str]:
+        """One line per finding (or budget violation) of ``kinds``, for ``--fail-on``."""
+        wanted = set(kinds)
+        lines = []
+        for s in self.scenarios:
+            for r in s.requests:
+                where = f"{s.scenario.name} {r.request.label}"
+                for finding in r.findings:
+                    if finding.kind in wanted:
+                        what = finding.relation or finding.model or finding.table or ""
+                        fix = f" -> {finding.fix}" if finding.fix else ""
+                        lines.append(f"{where}: {finding.kind} {what}{fix}".rstrip())
+                if "budget" in wanted:
+                    lines.extend(f"{where}: {violation}" for violation in r.violations)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        requests = [r for s in self.scenarios for r in s.requests]
+        return {
+            "format": FORMAT_VERSION,
+            "tool": f"perfaudit {perfaudit.__version__}",
+            "command": "audit",
+            "database": self.vendor,
+            "repeat": self.repeat,
+            "duration_s": round(self.duration_s, 3),
+            "ok": self.ok,
+            "summary": {
+                "scenarios": len(self.scenarios),
+                "requests": len(requests),
+                "failed": len(self.failures()),
+                "queries": sum(r.queries for r in requests),
+                "findings": sum(len(r.findings) for r in requests),
+            },
+            "failures": self.failures(),
+            "scenarios": [s.to_dict() for s in self.scenarios],
+        }
+
+
+# -- running ------------------------------------------------------------------
+
+
+def run(
+    scenarios: Sequence[Scenario],
+    *,
+    repeat: int = 1,
+    aliases: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Run ``scenarios`` against the current (test) databases, in order."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    aliases = list(connections) if aliases is None else list(aliases)
+    # Import the URLconf, and the views with it, before the first request is
+    # timed: a process's first request would otherwise carry those imports.
+    get_resolver().url_patterns  # noqa: B018
+    start = perf_counter()
+    results = []
+    for index, item in enumerate(scenarios, 1):
+        if progress is not None:
+            progress(f"[{index}/{len(scenarios)}] {item.name}")
+        results.append(_run_scenario(item, repeat, aliases))
+    return AuditResult(
+        results, repeat, connections["default"].vendor, duration_s=perf_counter() - start
+    )
+
+
+def _reset(aliases: Sequence[str]) -> None:
+    """Empty the databases, sequences included, as a fresh test database is."""
+    for alias in aliases:
+        call_command("flush", verbosity=0, interactive=False, database=alias, reset_sequences=True)
+
+
+def _run_scenario(item: Scenario, repeat: int, aliases: Sequence[str]) -> ScenarioResult:
+    result = ScenarioResult(item)
+    _reset(aliases)
+    start = perf_counter()
+    try:
+        with transaction.atomic():
+            context = item.setup()
+    except Exception as exc:
+        result.error = (
+            f"scenario {item.name!r}: set-up {item.origin} raised {_describe(exc)}; "
+            "fix the set-up function."
+        )
+        return result
+    finally:
+        result.setup_ms = (perf_counter() - start) * 1000
+    _analyze(aliases)
+    if context is not None and not isinstance(context, Mapping):
+        result.error = (
+            f"scenario {item.name!r}: set-up {item.origin} returned "
+            f"{type(context).__name__}; return None, or a dict that fills the "
+            "{placeholders} of the request paths."
+        )
+        return result
+    for request in item.requests:
+        result.requests.append(_run_request(item, request, context or {}, repeat))
+    return result
+
+
+def _analyze(aliases: Sequence[str]) -> None:
+    """Give PostgreSQL's planner statistics on the new rows, as autovacuum would.
+
+    Without them a freshly filled database is planned as if its tables were
+    empty, and the timings would describe plans production never runs.
+    """
+    for alias in aliases:
+        connection = connections[alias]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+
+
+def _run_request(
+    item: Scenario, request: Request, context: Mapping[str, Any], repeat: int
+) -> RequestResult:
+    prefix = f"scenario {item.name!r}, {request.label}"
+    try:
+        request = request.resolve(context)
+    except (KeyError, IndexError) as exc:
+        return RequestResult(
+            request,
+            error=f"{prefix}: the path needs {{{exc.args[0]}}}, which the set-up did not "
+            f"return; return {{{exc.args[0]!r}: ...}} from {item.origin}.",
+        )
+    except ValueError as exc:  # a malformed placeholder, or a value making the path invalid
+        return RequestResult(
+            request,
+            error=f"{prefix}: cannot fill the placeholders of the path ({exc}); use "
+            "{name} placeholders, and write literal braces as {{ and }}.",
+        )
+    prefix = f"scenario {item.name!r}, {request.label}"
+    result = RequestResult(request)
+    client = Client()
+    if request.user is not None:
+        users = get_user_model()._default_manager
+        try:
+            user = users.get_by_natural_key(request.user)
+        except users.model.DoesNotExist:
+            result.error = (
+                f"{prefix}: logs in as {request.user!r}, but the set-up created no such "
+                f"user; create it in {item.origin}."
+            )
+            return result
+        client.force_login(user)
+
+    runs = repeat if request.method in SAFE_METHODS else 1
+    first: HttpResponseBase | None = None
+    for _ in range(runs):
+        error: Exception | None = None
+        with record() as recording:
+            try:
+                response = _send(client, request)
+            except Exception as exc:
+                error = exc
+        result.query_counts.append(len(recording))
+        if error is not None:
+            result.error = (
+                f"{prefix}: the view raised {_describe(error)}; fix the view, or the "
+                "scenario's data."
+            )
+            return result
+        result.db_ms_runs.append(recording.db_time * 1000)
+        result.total_ms_runs.append((recording.duration or 0.0) * 1000)
+        payload = digest(response)
+        if first is None:
+            first = response
+            result.status = response.status_code
+            result.view_name = _view_name(response)
+            result.payload = payload
+            result.findings = detect.run(recording)
+            if result.view_name is not None:
+                result.violations = check_budget(result.view_name, recording)
+            if not request.accepts(response.status_code):
+                kind = "a server error " if response.status_code >= 500 else ""
+                result.error = (
+                    f"{prefix}: expected {request.expected}, got {kind}{response.status_code}; "
+                    "fix the view or the scenario's data, or declare "
+                    f"status={response.status_code} on the Request if that is intended."
+                )
+                return result
+        elif result.payload is not None and payload.canonical != result.payload.canonical:
+            difference = first_difference(first, response)
+            result.error = (
+                f"{prefix}: the payload changed between --repeat runs ({difference}); "
+                "mask the changing field with PERFAUDIT['PAYLOAD_IGNORE'] or make it "
+                "deterministic."
+            )
+            return result
+    if len(set(result.query_counts)) > 1:
+        counts = ", ".join(str(n) for n in result.query_counts)
+        result.error = (
+            f"{prefix}: the query count changed between --repeat runs ({counts}); something "
+            "is cached between requests or the request changes data. Warm or clear that "
+            "cache in the set-up, or audit with --repeat 1."
+        )
+    return result
+
+
+def _send(client: Client, request: Request) -> HttpResponseBase:
+    body: str | bytes = ""
+    content_type = request.content_type or "application/octet-stream"
+    data = request.data
+    if isinstance(data, str | bytes):
+        body = data
+        content_type = request.content_type or "text/plain; charset=utf-8"
+    elif data is not None:
+        if request.content_type == "application/x-www-form-urlencoded":
+            body = urlencode(data, doseq=True)
+        else:
+            body = json.dumps(data, cls=DjangoJSONEncoder)
+            content_type = request.content_type or "application/json"
+    response: HttpResponseBase = client.generic(
+        request.method,
+        request.full_path,
+        body,
+        content_type,
+        headers=dict(request.headers) or None,
+    )
+    return response
+
+
+def _view_name(response: HttpResponseBase) -> str | None:
+    match = getattr(response, "resolver_match", None)
+    try:
+        name = match.view_name if match is not None else None
+    except Exception:  # a 404: the lazy resolver_match cannot resolve the path
+        return None
+    return str(name) if name else None
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: message (at app/views.py:12)``, one line."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    where = _user_frame(exc)
+    return f"{text} (at {where})" if where else text
+
+
+def _user_frame(exc: BaseException) -> str | None:
+    """The innermost traceback frame in the project's code (not a library's)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        filename = os.path.realpath(frame.filename)
+        if filename.startswith(_LIBRARY_DIRS) or filename.startswith(_PERFAUDIT_DIR):
+            continue
+        try:
+            shown = os.path.relpath(filename)
+        except ValueError:  # pragma: no cover - another drive on Windows
+            shown = filename
+        if shown.startswith(".."):
+            shown = filename
+        return f"{shown}:{frame.lineno}"
+    return None
