@@ -214,6 +214,14 @@ def build(dest: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dest", nargs="?", help="an empty or missing folder (default: a temp one)")
+    parser.add_argument(
+        "--compare",
+        nargs=argparse.REMAINDER,
+        metavar="OPTION",
+        help="then run `perfaudit compare main fix-event-list` in it, with these extra "
+        "options (e.g. --compare --format markdown), and remove the repository afterwards "
+        "unless DEST was given",
+    )
     args = parser.parse_args(argv)
     if args.dest:
         dest = Path(args.dest).resolve()
@@ -236,7 +244,32 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {python} example_project/manage.py perfaudit audit --scenario event-list")
     print(f"  {python} example_project/manage.py perfaudit compare main {BRANCH}")
     print(f"  {python} example_project/manage.py perfaudit compare main {BRANCH}~2")
-    print(f"\nRemove it afterwards: rm -rf {dest}")
+    if args.compare is None:
+        print(f"\nRemove it afterwards: rm -rf {dest}")
+        return
+    print(f"\nRunning: perfaudit compare main {BRANCH} {' '.join(args.compare)}", flush=True)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")
+    }
+    try:
+        result = subprocess.run(
+            [
+                python,
+                "example_project/manage.py",
+                "perfaudit",
+                "compare",
+                "main",
+                BRANCH,
+                *args.compare,
+            ],
+            cwd=dest,
+            env=env,
+            check=False,
+        )
+    finally:
+        if not args.dest:
+            shutil.rmtree(dest, ignore_errors=True)
+    raise SystemExit(result.returncode)
 
 
 if __name__ == "__main__":
