@@ -128,3 +128,6 @@ if DEBUG and importlib.util.find_spec("debug_toolbar"):
     MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1", "::1"]
     DEBUG_TOOLBAR_CONFIG = {"SHOW_TOOLBAR_CALLBACK": "example_project.toolbar.show_toolbar"}
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    DEBUG_TOOLBAR_PANELS = [*PANELS_DEFAULTS, "perfaudit.toolbar.PerfAuditPanel"]

@@ -262,7 +262,7 @@ def _library_dirs() -> tuple[str, ...]:
 
 
 _LIBRARY_DIRS: Final = _library_dirs()
-_ALWAYS_SKIPPED_MODULES: Final = ("django", "perfaudit", "asgiref")
+_ALWAYS_SKIPPED_MODULES: Final = ("django", "perfaudit", "asgiref", "debug_toolbar")
 
 
 class _FramePolicy:

@@ -1,0 +1,196 @@
+"""The panel's data: one finished recording (and its response) as plain JSON.
+
+Nothing here imports debug_toolbar, so the shape of the stats is tested
+without a toolbar. Everything returned is made of ``dict``, ``list``, ``str``,
+``int``, ``float``, ``bool`` and ``None``: django-debug-toolbar 6+ serializes
+panel stats to JSON in its store (and its encoder would silently turn anything
+else into a string), and reads them back to render the panel later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from perfaudit import detect
+from perfaudit._record import ORJSON_OPTIONS, param_default
+from perfaudit.budgets import budget_for, check_budget
+from perfaudit.capture import Recording
+from perfaudit.fingerprint import analyze
+from perfaudit.messages import group_by_shape
+from perfaudit.payload import digest
+
+if TYPE_CHECKING:
+    from django.http.response import HttpResponseBase
+
+    from perfaudit.capture import CallSite, QueryEvent
+    from perfaudit.detect import Finding
+
+__all__ = ["MAX_PARAMS_CHARS", "MAX_STATEMENTS", "build_stats", "nav_subtitle", "without_tables"]
+
+logger = logging.getLogger("perfaudit")
+
+#: Statements listed under one shape; the rest are counted ("… 120 more").
+MAX_STATEMENTS: Final = 50
+#: Characters of one statement's parameters shown (a bulk insert can be huge).
+MAX_PARAMS_CHARS: Final = 2000
+# Call sites listed per shape.
+_MAX_CALLSITES: Final = 5
+
+
+def nav_subtitle(stats: dict[str, Any]) -> str:
+    """``"182 queries · 3 findings"`` (singular when one), ``""`` without stats."""
+    if "query_count" not in stats:
+        return ""
+    queries = int(stats["query_count"])
+    findings = len(stats.get("findings") or ())
+    return f"{_plural(queries, 'query', 'queries')} · {_plural(findings, 'finding', 'findings')}"
+
+
+def without_tables(recording: Recording, tables: Iterable[str]) -> Recording:
+    """``recording`` minus the statements that read or write one of ``tables``.
+
+    The toolbar's database and cache stores write to their own tables while
+    the request runs; those writes are the toolbar's, not the application's.
+    """
+    excluded = frozenset(tables)
+    if not excluded:
+        return recording
+    kept = [
+        event
+        for event in recording.queries
+        if excluded.isdisjoint(analyze(event.sql).tables)
+        and excluded.isdisjoint(analyze(event.sql).written)
+    ]
+    if len(kept) == len(recording.queries):
+        return recording
+    return Recording(
+        kept, overflow=recording.overflow, duration=recording.duration, using=recording.using
+    )
+
+
+def build_stats(
+    recording: Recording, response: HttpResponseBase | None, *, view: str
+) -> dict[str, Any]:
+    """Findings, queries by shape, payload identity and budget status, JSON-ready."""
+    findings = detect.run(recording)
+    return {
+        "query_count": len(recording),
+        "kept_count": len(recording.queries),
+        "overflow": recording.overflow,
+        "db_ms": round(recording.db_time * 1000.0, 3),
+        "findings": [_finding(finding) for finding in findings],
+        "groups": _groups(recording),
+        "payload": _payload(response),
+        "budget": _budget(view, recording),
+    }
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _where(site: CallSite | None, origin: str | None = None) -> str | None:
+    parts = [part for part in (origin, str(site) if site is not None else None) if part]
+    return " at ".join(parts) or None
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    data = finding.to_dict()  # never holds parameter values
+    data["where"] = _where(finding.callsite)
+    data["callsites"] = [str(site) for site in finding.callsites]
+    data["share_pct"] = round(finding.share * 100.0, 1)
+    return data
+
+
+def _groups(recording: Recording) -> list[dict[str, Any]]:
+    by_shape: dict[str, list[QueryEvent]] = {}
+    for event in recording.queries:
+        by_shape.setdefault(analyze(event.sql).fingerprint, []).append(event)
+    groups = []
+    for group in group_by_shape(recording):
+        events = by_shape[group.fingerprint]
+        sites = Counter(_where(event.callsite, event.origin) for event in events)
+        groups.append(
+            {
+                "fingerprint": group.fingerprint,
+                "count": group.count,
+                "total_ms": round(group.duration * 1000.0, 3),
+                "callsites": [
+                    {"where": where, "count": count}
+                    for where, count in sites.most_common(_MAX_CALLSITES)
+                    if where is not None
+                ],
+                "queries": [_statement(event) for event in events[:MAX_STATEMENTS]],
+                "hidden": max(0, len(events) - MAX_STATEMENTS),
+            }
+        )
+    return groups
+
+
+def _statement(event: QueryEvent) -> dict[str, Any]:
+    return {
+        "sql": event.sql,
+        "params": _params_text(event.params),
+        "ms": round(event.duration_ms, 3),
+        "alias": event.alias,
+        "many": event.many,
+        "where": _where(event.callsite, event.origin),
+        "error": event.error,
+    }
+
+
+def _params_text(params: Any) -> str | None:
+    """The parameters as JSON text (what the JSONL sink writes), clipped; never raises."""
+    if params is None:
+        return None
+    try:
+        text = orjson.dumps(params, default=param_default, option=ORJSON_OPTIONS).decode()
+    except Exception:  # an int beyond 64 bits, a recursive structure...
+        try:
+            text = repr(params)
+        except Exception:
+            return "<unprintable parameters>"
+    if len(text) > MAX_PARAMS_CHARS:
+        text = text[: MAX_PARAMS_CHARS - 1] + "…"
+    return text
+
+
+def _payload(response: HttpResponseBase | None) -> dict[str, Any]:
+    if response is None:
+        return {"canonical": None, "raw": None, "kind": None, "note": "no response"}
+    try:
+        result = digest(response)  # never consumes a streaming response
+    except Exception as exc:  # e.g. a malformed PAYLOAD_IGNORE mask
+        logger.exception("perfaudit: the toolbar panel could not hash the payload")
+        note = f"could not hash: {type(exc).__name__}: {exc}"
+        return {"canonical": None, "raw": None, "kind": None, "note": note}
+    return {
+        "canonical": result.canonical,
+        "raw": result.raw,
+        "kind": result.kind,
+        "note": result.note,
+    }
+
+
+def _budget(view: str, recording: Recording) -> dict[str, Any]:
+    budget = budget_for(view)
+    if budget is None:
+        return {"view": view, "status": "none", "pattern": None, "limits": [], "violations": []}
+    limits = []
+    if budget.queries is not None:
+        limits.append(f"at most {budget.queries} queries")
+    if budget.db_ms is not None:
+        limits.append(f"at most {budget.db_ms:g} ms in the database")
+    violations = [str(violation) for violation in check_budget(view, recording)]
+    return {
+        "view": view,
+        "status": "over" if violations else "within",
+        "pattern": budget.pattern,
+        "limits": limits,
+        "violations": violations,
+    }
