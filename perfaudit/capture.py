@@ -417,7 +417,13 @@ def _store(
 ) -> None:
     end = perf_counter()
     try:
-        alias = context["connection"].alias
+        connection = context["connection"]
+        if connection.connection is not getattr(connection, _ESTABLISHED, None):
+            # Django is still setting this connection up (MySQL runs SET SESSION
+            # ... and a server-version probe through a wrapped cursor): not the
+            # user's query, and Django's own assertNumQueries leaves it out too.
+            return
+        alias = connection.alias
         site_info = None
         for rec in active:
             if rec._policy is not None:
@@ -457,14 +463,23 @@ _install_lock = threading.Lock()
 _installed = False
 
 
+# The DB-API connection a wrapper had once Django finished setting it up
+# (``connection_created`` is sent after ``init_connection_state()``).
+_ESTABLISHED: Final = "_perfaudit_established"
+
+
 def _ensure_wrapped(connection: BaseDatabaseWrapper) -> None:
     wrappers = connection.execute_wrappers
     if _dispatch not in wrappers:
         wrappers.insert(0, _dispatch)
+    if connection.connection is not None and not hasattr(connection, _ESTABLISHED):
+        # Connected before perfaudit listened to connection_created.
+        setattr(connection, _ESTABLISHED, connection.connection)
 
 
 def _on_connection_created(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     _ensure_wrapped(connection)
+    setattr(connection, _ESTABLISHED, connection.connection)
 
 
 def install() -> None:

@@ -282,6 +282,10 @@ def _tables(
         if text == "FROM":
             deleting = verb == "DELETE" and i > 0 and texts[i - 1] == "DELETE"
             target = written if deleting else read
+        elif text == "DELETE" and i == 0:
+            # MySQL's multi-table form, Django's delete() over a join there:
+            # DELETE `t` FROM `t` INNER JOIN `u` ON ... (the FROM tables are read).
+            target = written
         elif text == "JOIN":
             target = read
         elif (text == "INTO" and verb in ("INSERT", "REPLACE")) or (text == "UPDATE" and i == 0):
@@ -298,7 +302,15 @@ def _tables(
             alias, i = _alias(texts, kinds, i) if target is read else (None, i)
             if alias is not None and in_main:
                 aliases[alias] = name
-            # Old-style comma joins: FROM a, b x, c AS y
-            if not (target is read and i + 1 < n and texts[i] == "," and kinds[i + 1] == IDENT):
+            # Old-style comma joins (FROM a, b x, c AS y) and MySQL's DELETE a, b FROM
+            if not (
+                (target is read or text == "DELETE")
+                and i + 1 < n
+                and texts[i] == ","
+                and kinds[i + 1] == IDENT
+            ):
                 break
+    if verb == "DELETE":
+        # MySQL's DELETE may name its targets by alias: DELETE r FROM review r ...
+        written = {aliases.get(name, name): None for name in written}
     return tuple(read), tuple(written), aliases, tuple(main_tables)

@@ -417,6 +417,9 @@ def test_ctrl_c_removes_the_test_database(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT
+        # ignored, and Python keeps it ignored: restore the default here.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60
@@ -502,3 +505,7 @@ def test_runner_reports_each_failure_and_repeats_safe_methods() -> None:
     markdown = render(result, "markdown", no_style())
     assert "| list-returned | (set-up failed) |" in markdown
     assert "#### Failures" in markdown
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -350,6 +350,9 @@ def test_sigint_mid_run_leaves_nothing_behind(project: Path, db_name: str) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT
+        # ignored, and Python keeps it ignored: restore the default here.
+        preexec_fn=_default_sigint,
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 120
@@ -370,3 +373,7 @@ def test_sigint_mid_run_leaves_nothing_behind(project: Path, db_name: str) -> No
     assert folders is not None, seen
     assert not Path(folders.group(1)).exists()
     assert not Path(folders.group(2)).exists()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -257,3 +257,12 @@ def test_results_are_cached_on_the_sql_string() -> None:
     after = analyze.cache_info()
     assert first is second
     assert after.hits >= before.hits + 1
+
+
+def test_delete_over_a_join_names_its_target() -> None:
+    """MySQL deletes over a join with ``DELETE t FROM t INNER JOIN …``; the others
+    with ``DELETE FROM t WHERE id IN (SELECT …)``. Either way ``t`` is written."""
+    statements = _sql_of(lambda: Review.objects.filter(book__title="x").delete())
+    deletes = [analyze(sql) for sql in statements if analyze(sql).kind == "delete"]
+    assert [shape.written for shape in deletes] == [("testapp_review",)]
+    assert "testapp_book" in deletes[0].tables

@@ -37,6 +37,10 @@ def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     monkeypatch.setenv(
         "PERFAUDIT_PG_DB", os.environ.get("PERFAUDIT_PG_DB", "perfaudit") + "_inner"
     )
+    # MariaDB/MySQL would not refuse: the inner run would drop the outer one's.
+    monkeypatch.setenv(
+        "PERFAUDIT_MYSQL_DB", os.environ.get("PERFAUDIT_MYSQL_DB", "perfaudit") + "_inner"
+    )
     monkeypatch.delenv("PERFAUDIT_UPDATE", raising=False)
     pytester.makeconftest(CONFTEST)
     return pytester

@@ -104,6 +104,10 @@ def _statement(shape: ShapeHotspot, using: str) -> Explained | tuple[str, Any]:
     return Explained("skipped", _PARAMS_HINT)
 
 
+# Django 6.1 renamed transaction.savepoint() to savepoint_create(); the old name warns.
+_savepoint_create = getattr(transaction, "savepoint_create", transaction.savepoint)
+
+
 def _run(
     statements: list[tuple[int, str, Any]], prefix: str, using: str
 ) -> list[tuple[int, Explained]]:
@@ -112,7 +116,7 @@ def _run(
         with connections[using].cursor() as cursor:
             cursor.execute("SET TRANSACTION READ ONLY")
             for index, sql, params in statements:
-                savepoint = transaction.savepoint(using=using)
+                savepoint = _savepoint_create(using=using)
                 try:
                     cursor.execute(prefix + sql, params)
                     plan = tuple(str(row[0]) for row in cursor.fetchall())

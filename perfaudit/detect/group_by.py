@@ -1,12 +1,13 @@
 """Forced GROUP BY: an aggregate annotation over a join on a list query.
 
 ``.annotate(n=Count("reviews"))`` joins every review row and groups the
-result back: by every selected column on SQLite and MySQL, by the primary key
-on PostgreSQL. Either way the list query now sorts or hashes the joined rows.
-Reported when the main statement groups by the main table's primary key and
-aggregates a column of another (joined) table. A report such as
-``values("author").annotate(n=Count("id"))`` groups by another column and is
-not reported.
+result back: by every selected column on SQLite, by the primary key on
+PostgreSQL and MariaDB/MySQL (followed there by ``ORDER BY NULL`` when the
+queryset is unordered). Either way the list query now sorts or hashes the
+joined rows. Reported when the main statement groups by the main table's
+primary key and aggregates a column of another (joined) table. A report such
+as ``values("author").annotate(n=Count("id"))`` groups by another column and
+is not reported.
 """
 
 from __future__ import annotations
