@@ -15,19 +15,11 @@ from django.test import override_settings
 import perfaudit
 from perfaudit.capture import QueryEvent, Recording, _dispatch
 from tests.factories import AuthorFactory, BookFactory, TagFactory
+from tests.helpers import line_of
 from tests.testapp import helpers
 from tests.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db
-
-
-def _line_of(marker: str) -> int:
-    """Line number in this file of the line containing ``marker``."""
-    with open(__file__, encoding="utf-8") as source:
-        for number, line in enumerate(source, start=1):
-            if marker in line and "_line_of" not in line:
-                return number
-    raise AssertionError(marker)
 
 
 def test_records_orm_queries_with_sql_params_alias_and_duration() -> None:
@@ -59,7 +51,7 @@ def test_callsite_is_the_first_application_frame() -> None:
     site = rec.queries[0].callsite
     assert site is not None
     assert site.filename == __file__
-    assert site.lineno == _line_of("callsite-marker-1")
+    assert site.lineno == line_of(__file__, "callsite-marker-1")
     assert site.function == "test_callsite_is_the_first_application_frame"
     assert str(site).endswith(f"test_capture.py:{site.lineno} in {site.function}")
 
@@ -76,7 +68,7 @@ def test_callsite_skip_modules_setting_moves_attribution_to_the_caller() -> None
             helpers.load_author(author.pk)  # callsite-marker-3
     site = rec.queries[0].callsite
     assert site is not None
-    assert (site.filename, site.lineno) == (__file__, _line_of("callsite-marker-3"))
+    assert (site.filename, site.lineno) == (__file__, line_of(__file__, "callsite-marker-3"))
 
 
 def test_callsites_and_params_can_be_switched_off() -> None:

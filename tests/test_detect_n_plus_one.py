@@ -19,18 +19,11 @@ from tests.factories import (
     ReviewFactory,
     TagFactory,
 )
+from tests.helpers import line_of
 from tests.testapp import serializers
 from tests.testapp.models import Author, AuthorProfile, Book, Review, Tag
 
 pytestmark = pytest.mark.django_db
-
-
-def _line_of(path: str, marker: str) -> int:
-    with open(path, encoding="utf-8") as source:
-        for number, line in enumerate(source, start=1):
-            if marker in line and "_line_of" not in line:
-                return number
-    raise AssertionError(marker)
 
 
 def _record(action: Callable[[], Any]) -> Recording:
@@ -63,7 +56,7 @@ def test_loop_over_forward_fk(books: list[Book]) -> None:
             book.author.name  # noqa: B018  fk-loop-marker
 
     finding = _only_n_plus_one(_record(loop))
-    line = _line_of(__file__, "fk-loop-marker")
+    line = line_of(__file__, "fk-loop-marker")
     assert finding.count == 5
     assert finding.relation == "Book.author"
     assert finding.fix == 'select_related("author")'
@@ -73,7 +66,7 @@ def test_loop_over_forward_fk(books: list[Book]) -> None:
     assert "`Book.author` is loaded one row at a time" in finding.suggestion
     assert f"test_detect_n_plus_one.py:{line}" in finding.suggestion
     assert 'add `select_related("author")`' in finding.suggestion
-    evaluated = _line_of(__file__, "books-evaluated-marker")
+    evaluated = line_of(__file__, "books-evaluated-marker")
     assert f"evaluated at tests/test_detect_n_plus_one.py:{evaluated}" in finding.suggestion
 
     def fixed() -> None:
@@ -109,7 +102,7 @@ def test_serializer_method_field_counting_per_row(books: list[Book]) -> None:
     assert finding.fix == 'prefetch_related("reviews")'
     assert finding.callsite is not None
     assert finding.callsite.filename == serializers.__file__
-    assert finding.callsite.lineno == _line_of(serializers.__file__, "review-count-marker")
+    assert finding.callsite.lineno == line_of(serializers.__file__, "review-count-marker")
     assert "`Book.reviews` is counted one row at a time" in finding.suggestion
     assert "serializers.py:" in finding.suggestion
     assert 'Subquery(Review.objects.filter(book=OuterRef("pk"))' in finding.suggestion

@@ -17,15 +17,8 @@ from rest_framework.test import APITestCase
 from perfaudit.payload import payload_hash
 from perfaudit.testing import PerfAuditTestMixin
 from tests.factories import AuthorFactory, BookFactory
+from tests.helpers import line_of
 from tests.testapp.models import Author, Book
-
-
-def _line_of(marker: str) -> int:
-    with open(__file__, encoding="utf-8") as source:
-        for number, line in enumerate(source, start=1):
-            if marker in line and "_line_of" not in line:
-                return number
-    raise AssertionError(marker)
 
 
 def _loop_over_authors() -> None:
@@ -50,7 +43,7 @@ class NumQueriesTests(PerfAuditTestMixin, TestCase):
         with pytest.raises(AssertionError) as raised, self.assertNumQueriesAtMost(2):
             _loop_over_authors()
         message = re.sub(r"\d+\.\d ms", "<t> ms", str(raised.value))
-        books, authors = _line_of("books-marker"), _line_of("authors-marker")
+        books, authors = line_of(__file__, "books-marker"), line_of(__file__, "authors-marker")
         here = "tests/test_testing.py"
         expected = f"""\
 Expected at most 2 queries on 'default', ran 4.

@@ -6,23 +6,21 @@ Returns plain data (:class:`Comparison`); ``report.py`` formats it.
 from __future__ import annotations
 
 import shutil
-import signal
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import orjson
 
-from perfaudit.compare.diff import differing_paths
+from perfaudit._testdb import _sigterm_as_interrupt
 from perfaudit.compare.git import CompareError, Worktree, repo_root, worktrees
 from perfaudit.compare.runner import Child
 from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
+from perfaudit.payload._diff import all_differences
 
 __all__ = ["Comparison", "EndpointResult", "compare"]
 
@@ -80,7 +78,7 @@ def compare(
     """Run the scenarios at both refs, rounds interleaved; see the module docs."""
     root = repo_root(cwd)
     with ExitStack() as stack:
-        stack.enter_context(_sigterm_as_interrupt())
+        stack.callback(_sigterm_as_interrupt())  # SIGTERM → KeyboardInterrupt; undone on exit
         trees = stack.enter_context(
             worktrees(root, {"base": base_ref, "head": head_ref}, keep=keep)
         )
@@ -201,7 +199,7 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
             payload_text[side] = orjson.loads(texts[0])
         if len({r["hash"] for r in runs[side]}) > 1 and len(texts) >= 2:
             first, last = orjson.loads(texts[0]), orjson.loads(texts[-1])
-            volatile.update(d.path for d in differing_paths(first, last))
+            volatile.update(path for path, _, _ in all_differences(first, last))
 
     hashes = {side: warm[side]["hash"] for side in SIDES}
     difference = None
@@ -211,18 +209,14 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
         payload = "identical"
     elif "base" in payload_text and "head" in payload_text:
         real = [
-            d
-            for d in differing_paths(payload_text["base"], payload_text["head"])
-            if d.path not in volatile
+            (path, left, right)
+            for path, left, right in all_differences(payload_text["base"], payload_text["head"])
+            if path not in volatile
         ]
         if real:
             payload = "different"
-            difference = {
-                "path": real[0].path,
-                "base": real[0].left,
-                "head": real[0].right,
-                "count": len(real),
-            }
+            path, left, right = real[0]
+            difference = {"path": path, "base": left, "head": right, "count": len(real)}
         else:
             payload = "identical"
     else:
@@ -252,20 +246,3 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
         findings_removed=[f for k, f in base_findings.items() if k not in head_findings],
         findings={"base": warm["base"]["findings"], "head": warm["head"]["findings"]},
     )
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the main thread, so clean-up runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -76,17 +76,21 @@ def _short(value: Any) -> str:
 
 
 class _Walk:
-    __slots__ = ("count", "first", "path")
+    __slots__ = ("count", "first", "found", "keep", "path")
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 0) -> None:
         self.path: list[str | int] = []
         self.first: tuple[str, Any, Any] | None = None
         self.count = 0
+        self.keep = keep  # how many differences to list in ``found``
+        self.found: list[tuple[str, Any, Any]] = []
 
     def differ(self, left: Any, right: Any) -> None:
         self.count += 1
         if self.first is None:
             self.first = (format_path(self.path), left, right)
+        if len(self.found) < self.keep:
+            self.found.append((format_path(self.path), left, right))
 
     def walk(self, left: Any, right: Any) -> None:
         if type(left) is not type(right):
@@ -116,6 +120,13 @@ def diff_trees(left: Any, right: Any) -> Difference | None:
         return None
     path, first_left, first_right = walk.first
     return Difference(path, first_left, first_right, walk.count)
+
+
+def all_differences(left: Any, right: Any, *, limit: int = 200) -> list[tuple[str, Any, Any]]:
+    """Every differing leaf path of two parsed JSON trees (up to ``limit``), in walk order."""
+    walk = _Walk(keep=limit)
+    walk.walk(left, right)
+    return walk.found
 
 
 def diff_bytes(left: bytes, right: bytes) -> Difference | None:
