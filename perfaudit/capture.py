@@ -44,15 +44,54 @@ from perfaudit.fingerprint import SqlShape, analyze, fingerprint
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-__all__ = ["CallSite", "QueryEvent", "Recorder", "Recording", "install", "record"]
+__all__ = [
+    "CallSite",
+    "QueryEvent",
+    "Recorder",
+    "Recording",
+    "active_recordings",
+    "install",
+    "record",
+]
 
 logger = logging.getLogger("perfaudit")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The recordings active in the current thread / task, innermost last.
-_ACTIVE: Final[ContextVar[tuple[Recording, ...]]] = ContextVar("perfaudit_active", default=())
+
+class _Active:
+    """The recordings active in a context, outermost first, and what the hot path needs.
+
+    Decided once when a block starts instead of once per query: the call-site
+    policy (that of the first recording that wants call sites) and, when a
+    single recording takes every alias, its event list (``sink``) so that the
+    common case appends without looping over recordings.
+    """
+
+    __slots__ = ("keep_params", "limit", "policy", "recordings", "sink")
+
+    def __init__(self, recordings: tuple[Recording, ...]) -> None:
+        self.recordings = recordings
+        self.policy = next((r._policy for r in recordings if r._policy is not None), None)
+        only = recordings[0] if len(recordings) == 1 and recordings[0].using is None else None
+        self.sink: list[_RawEvent] | None = only._raw if only is not None else None
+        self.limit = only._max if only is not None else 0
+        # Several recordings: keep the params in the event, _deliver drops them
+        # for the recordings that do not keep them.
+        self.keep_params = only._keep_params if only is not None else True
+
+
+# What records in the current thread / task; None (one identity test on the
+# hot path) while nothing does.
+_ACTIVE: Final[ContextVar[_Active | None]] = ContextVar("perfaudit_active", default=None)
+
+
+def active_recordings() -> tuple[Recording, ...]:
+    """The recordings that receive this thread's or task's queries, outermost first."""
+    active = _ACTIVE.get()
+    return active.recordings if active is not None else ()
+
 
 # Raw event, as appended on the hot path:
 # (sql, params, many, alias, start, end, error type, (code, lineno) | None)
@@ -294,23 +333,40 @@ class _FramePolicy:
                     return True
         return filename.startswith(_LIBRARY_DIRS)
 
-    def user_frame(self, frame: FrameType | None) -> _SiteInfo | None:
-        """The first application frame, and the DRF field being rendered on the way."""
-        cache = self.cache
+    def refresh(self) -> None:
+        """Re-classify DRF's methods if DRF was imported since the cache was filled.
+
+        Called when a block starts, not per query: looking DRF up in
+        ``sys.modules`` on every query would cost as much as a frame.
+        """
         if not self.drf and _drf_codes_now():
-            # DRF got imported since this cache was filled: re-classify its methods.
             self.drf = _drf_codes_now()
-            cache.clear()
+            self.cache.clear()
             self.codes.clear()
+
+    def user_frame(self, frame: FrameType | None) -> _SiteInfo | None:
+        """The first application frame, and the DRF field being rendered on the way.
+
+        The per-frame cost is what a call site costs, so the loop does the
+        least it can: one cache lookup, and library frames (the common case)
+        go straight to the next one.
+        """
+        cache = self.cache
         origin = None
         while frame is not None:
             code = frame.f_code
             state = cache.get(id(code))
+            if state is _LIBRARY:
+                frame = frame.f_back
+                continue
             if state is None:
                 state = self._classify(code, frame.f_globals.get("__name__"))
-            if state == _APP:
+                if state is _LIBRARY:
+                    frame = frame.f_back
+                    continue
+            if state is _APP:
                 return code, frame.f_lineno, origin
-            if state == _DRF_FIELD and origin is None:
+            if origin is None:  # a DRF field method
                 origin = _serializer_field(frame)
             frame = frame.f_back
         return (None, 0, origin) if origin is not None else None
@@ -392,69 +448,73 @@ _store_failures = 0
 def _dispatch(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    """The execute wrapper installed on every connection."""
+    """The execute wrapper installed on every connection.
+
+    Everything is inline (no helper call) and the bookkeeping runs in the
+    ``finally`` clause so that a raising query and a successful one share
+    one path: at a few hundred nanoseconds per query, a Python call or a
+    second loop over the recordings is a measurable share of the cost.
+    """
     active = _ACTIVE.get()
-    if not active:
+    if active is None:
         return execute(sql, params, many, context)
+    error: type[BaseException] | None = None
     start = perf_counter()
     try:
-        result = execute(sql, params, many, context)
+        return execute(sql, params, many, context)
     except BaseException as exc:
-        _store(active, sql, params, many, context, start, type(exc))
+        error = type(exc)
         raise
-    _store(active, sql, params, many, context, start, None)
-    return result
-
-
-def _store(
-    active: tuple[Recording, ...],
-    sql: str,
-    params: Any,
-    many: bool,
-    context: dict[str, Any],
-    start: float,
-    error: type[BaseException] | None,
-) -> None:
-    end = perf_counter()
-    try:
-        connection = context["connection"]
-        if connection.connection is not getattr(connection, _ESTABLISHED, None):
+    finally:
+        end = perf_counter()
+        try:
+            connection = context["connection"]
             # Django is still setting this connection up (MySQL runs SET SESSION
-            # ... and a server-version probe through a wrapped cursor): not the
-            # user's query, and Django's own assertNumQueries leaves it out too.
-            return
-        alias = connection.alias
-        site_info = None
-        for rec in active:
-            if rec._policy is not None:
-                # Frame 2 is Django's _execute_with_wrappers: skip _store and _dispatch.
-                site_info = rec._policy.user_frame(sys._getframe(2))
-                break
-        if many and not isinstance(params, list | tuple):
-            params = None  # a one-shot iterator: already consumed by the driver
-        for rec in active:
-            if rec.using is not None and alias not in rec.using:
-                continue
-            raw = rec._raw
-            if len(raw) < rec._max:
-                raw.append(
-                    (
-                        sql,
-                        params if rec._keep_params else None,
-                        many,
-                        alias,
-                        start,
-                        end,
-                        error,
-                        site_info,
-                    )
+            # ... and a server-version probe through a wrapped cursor) until it
+            # sends connection_created: not the user's query, and Django's own
+            # assertNumQueries leaves it out too.
+            if connection.connection is connection._perfaudit_established:
+                policy = active.policy
+                # Frame 1 is Django's _execute_with_wrappers (perfaudit's wrapper
+                # is always the outermost), frame 2 the cursor wrapper's
+                # execute()/executemany() that called it: cursor machinery, never
+                # the application's call site, so the walk starts above them.
+                site_info = policy.user_frame(sys._getframe(3)) if policy is not None else None
+                if many and not isinstance(params, list | tuple):
+                    params = None  # a one-shot iterator: already consumed by the driver
+                event = (
+                    sql,
+                    params if active.keep_params else None,
+                    many,
+                    connection.alias,
+                    start,
+                    end,
+                    error,
+                    site_info,
                 )
-            else:
-                rec.overflow += 1
-    except Exception:  # pragma: no cover - defensive: capture must never break a query
-        global _store_failures
-        _store_failures += 1
-        logger.debug("perfaudit could not record a query", exc_info=True)
+                sink = active.sink
+                if sink is not None and len(sink) < active.limit:
+                    sink.append(event)
+                else:  # several recordings, one limited to some aliases, or a full one
+                    _deliver(active.recordings, event)
+        except Exception:  # pragma: no cover - defensive: capture must never break a query
+            global _store_failures
+            _store_failures += 1
+            logger.debug("perfaudit could not record a query", exc_info=True)
+
+
+def _deliver(recordings: tuple[Recording, ...], event: _RawEvent) -> None:
+    alias = event[3]
+    for rec in recordings:
+        if rec.using is not None and alias not in rec.using:
+            continue
+        raw = rec._raw
+        if len(raw) >= rec._max:
+            rec.overflow += 1
+        elif rec._keep_params or event[1] is None:
+            raw.append(event)
+        else:
+            raw.append((event[0], None, *event[2:]))
 
 
 # -- installing the wrapper ---------------------------------------------------
@@ -469,12 +529,15 @@ _ESTABLISHED: Final = "_perfaudit_established"
 
 
 def _ensure_wrapped(connection: BaseDatabaseWrapper) -> None:
+    if not hasattr(connection, _ESTABLISHED):
+        # Set before the wrapper goes in: the hot path reads it unguarded. A
+        # connection already open was set up before perfaudit listened to
+        # connection_created; ``None`` (not connected yet) never matches the
+        # DB-API connection Django is setting up.
+        setattr(connection, _ESTABLISHED, connection.connection)
     wrappers = connection.execute_wrappers
     if _dispatch not in wrappers:
         wrappers.insert(0, _dispatch)
-    if connection.connection is not None and not hasattr(connection, _ESTABLISHED):
-        # Connected before perfaudit listened to connection_created.
-        setattr(connection, _ESTABLISHED, connection.connection)
 
 
 def _on_connection_created(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
@@ -512,7 +575,7 @@ class Recorder:
     params: bool | None = None
     max_queries: int | None = None
     recording: Recording | None = field(default=None, init=False)
-    _stack: list[tuple[Recording, Token[tuple[Recording, ...]]]] = field(
+    _stack: list[tuple[Recording, Token[_Active | None]]] = field(
         default_factory=list, init=False, repr=False
     )
 
@@ -532,8 +595,9 @@ class Recorder:
         callsites = self.callsites if self.callsites is not None else setting("CAPTURE_CALLSITES")
         if callsites:
             rec._policy = _policy_for(tuple(setting("CALLSITE_SKIP_MODULES")))
+            rec._policy.refresh()
         rec._t0 = perf_counter()
-        token = _ACTIVE.set((*_ACTIVE.get(), rec))
+        token = _ACTIVE.set(_Active((*active_recordings(), rec)))
         self._stack.append((rec, token))
         self.recording = rec
         return rec
@@ -546,7 +610,8 @@ class Recorder:
         except ValueError:
             # Exited in another context than it was entered in (e.g. a task
             # switch): remove just this recording, keep the others.
-            _ACTIVE.set(tuple(r for r in _ACTIVE.get() if r is not rec))
+            others = tuple(r for r in active_recordings() if r is not rec)
+            _ACTIVE.set(_Active(others) if others else None)
 
     def _fresh(self) -> Recorder:
         return Recorder(self.using, self.callsites, self.params, self.max_queries)

@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connection, connections, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 import perfaudit
 from perfaudit.capture import QueryEvent, Recording, _dispatch
@@ -105,6 +106,50 @@ def test_nested_recordings_both_see_inner_queries() -> None:
     assert [q.shape.tables for q in inner] == [("testapp_book",), ("testapp_book",)]
     assert len(outer) == 4
     assert [q.sql for q in outer.queries[1:3]] == [q.sql for q in inner.queries]
+
+
+def test_nested_recordings_keep_their_own_params_limits_and_aliases() -> None:
+    author = AuthorFactory()
+    with perfaudit.record() as outer:
+        with perfaudit.record(params=False, max_queries=1) as inner:
+            with perfaudit.record(using="other") as other_only:
+                Author.objects.get(pk=author.pk)
+                Author.objects.filter(pk=author.pk).exists()
+
+    assert [author.pk in q.params for q in outer] == [True, True]
+    assert [q.params for q in inner] == [None]
+    assert (len(inner), inner.overflow) == (2, 1)
+    assert (len(outer), outer.overflow) == (2, 0)
+    assert len(other_only) == 0
+
+
+def test_callsite_of_a_cursor_query_through_any_cursor_wrapper() -> None:
+    """Raw cursor, Django's debug cursor, and an app wrapper put in front of perfaudit's."""
+    with perfaudit.record() as rec, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # callsite-marker-raw
+    with CaptureQueriesContext(connection), perfaudit.record() as debug_rec:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")  # callsite-marker-debug
+
+    def app_wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        return execute(sql, params, many, context)
+
+    with perfaudit.record() as front_rec:
+        connection.execute_wrappers.insert(0, app_wrapper)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")  # callsite-marker-front
+        finally:
+            connection.execute_wrappers.remove(app_wrapper)
+
+    for recording, marker in (
+        (rec, "callsite-marker-raw"),
+        (debug_rec, "callsite-marker-debug"),
+        (front_rec, "callsite-marker-front"),
+    ):
+        site = recording.queries[0].callsite
+        assert site is not None, marker
+        assert (site.filename, site.lineno) == (__file__, line_of(__file__, marker))
 
 
 def test_decorator_records_each_call_separately() -> None:

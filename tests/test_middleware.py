@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from perfaudit import detect, middleware
-from perfaudit.capture import _ACTIVE
+from perfaudit.capture import active_recordings
 from perfaudit.middleware import (
     PAYLOAD_HEADER,
     QUERIES_HEADER,
@@ -90,7 +90,7 @@ def test_sync_view_is_recorded_stored_and_logged(
         line.getMessage(),
     )
     assert _perfaudit_records(logs, logging.INFO) == []
-    assert _ACTIVE.get() == ()
+    assert active_recordings() == ()
 
 
 @pytest.mark.asyncio
@@ -182,7 +182,7 @@ def test_view_exception_propagates_and_the_recording_is_closed(rf: RequestFactor
     seen: list[int] = []
 
     def view(request: HttpRequest) -> HttpResponse:
-        seen.append(len(_ACTIVE.get()))
+        seen.append(len(active_recordings()))
         raise error
 
     with pytest.raises(ViewBoom) as info:
@@ -190,7 +190,7 @@ def test_view_exception_propagates_and_the_recording_is_closed(rf: RequestFactor
 
     assert info.value is error
     assert seen == [1]  # the view ran inside a recording ...
-    assert _ACTIVE.get() == ()  # ... which is gone afterwards
+    assert active_recordings() == ()  # ... which is gone afterwards
     assert len(get_store()) == 0
 
 
@@ -201,14 +201,14 @@ async def test_async_view_exception_propagates_and_the_recording_is_closed(
     error = ViewBoom("raised by the async view")
 
     async def view(request: HttpRequest) -> HttpResponse:
-        assert len(_ACTIVE.get()) == 1
+        assert len(active_recordings()) == 1
         raise error
 
     with pytest.raises(ViewBoom) as info:
         await PerfAuditMiddleware(view)(rf.get("/anything/"))  # type: ignore[misc]
 
     assert info.value is error
-    assert _ACTIVE.get() == ()
+    assert active_recordings() == ()
 
 
 @pytest.mark.django_db
@@ -216,7 +216,7 @@ def test_view_exception_through_the_client(client: Client) -> None:
     with pytest.raises(ViewBoom, match="failed on its own"):
         client.get("/mw/boom/")
 
-    assert _ACTIVE.get() == ()
+    assert active_recordings() == ()
     # Django turned the exception into a 500 below the middleware: it is recorded.
     stats = get_store().get("mw:boom")
     assert stats is not None
@@ -229,7 +229,7 @@ def test_view_exception_through_the_client(client: Client) -> None:
 async def test_async_view_exception_through_the_client() -> None:
     with pytest.raises(ViewBoom, match="async view failed"):
         await AsyncClient().get("/mw/aboom/")
-    assert _ACTIVE.get() == ()
+    assert active_recordings() == ()
 
 
 @pytest.mark.django_db
@@ -398,7 +398,7 @@ def test_budget_violation_raises_with_raise(client: Client) -> None:
     assert (violation.view_name, violation.pattern, violation.actual) == ("mw:n", "mw:*", 3)
     assert "mw:n ran 3 queries, over its budget of 2" in str(info.value)
     assert "PERFAUDIT['RAISE'] = False" in str(info.value)
-    assert _ACTIVE.get() == ()
+    assert active_recordings() == ()
 
 
 @pytest.mark.asyncio
@@ -519,4 +519,4 @@ async def test_asyncio_tasks_never_mix_recordings(
     for url, response in zip(urls, responses, strict=True):
         assert int(response[QUERIES_HEADER]) == response.json()["k"] == _k(url), url
     _check_no_crosstalk(logs, path, [(url, _k(url)) for url in urls])
-    assert _ACTIVE.get() == ()
+    assert active_recordings() == ()

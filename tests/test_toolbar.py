@@ -268,7 +268,7 @@ def test_a_page_without_queries_or_findings(toolbars: list[Any]) -> None:
 def test_the_recording_stops_when_the_view_raises(toolbars: list[Any]) -> None:
     with pytest.raises(ViewBoom):
         Client().get(reverse("toolbar:boom"))
-    assert capture._ACTIVE.get() == ()
+    assert capture.active_recordings() == ()
     assert _panel(toolbars)._recorder is None
 
 
@@ -306,7 +306,7 @@ async def test_async_view_under_asgi(toolbars: list[Any]) -> None:
     assert finding["relation"] == "Book.author"
     assert panel.nav_subtitle == "5 queries · 1 finding"
     assert stats["budget"]["view"] == "toolbar:async-books"
-    assert capture._ACTIVE.get() == ()
+    assert capture.active_recordings() == ()
 
 
 # -- the pieces --------------------------------------------------------------------------
