@@ -15,8 +15,7 @@ SQL. Pure functions, no Django import.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from perfaudit.sqlclauses import Aggregate, extract
 from perfaudit.sqltokens import KW, render, tokenize
@@ -24,9 +23,8 @@ from perfaudit.sqltokens import KW, render, tokenize
 __all__ = ["Aggregate", "SqlShape", "analyze", "fingerprint"]
 
 
-@dataclass(frozen=True, slots=True)
-class SqlShape:
-    """What perfaudit knows about one SQL statement.
+class SqlShape(NamedTuple):
+    """What perfaudit knows about one SQL statement (an immutable named tuple).
 
     ``kind`` is one of ``select``, ``insert``, ``update``, ``delete``,
     ``transaction`` (``BEGIN``, ``COMMIT``, ``SAVEPOINT``…), ``ddl`` or
@@ -92,7 +90,7 @@ _KIND_BY_VERB: Final = {
 
 def _analyze(sql: str) -> SqlShape:
     texts, kinds = tokenize(sql)
-    verb = next((t for t, k in zip(texts, kinds, strict=True) if k == KW), "")
+    verb = texts[kinds.index(KW)] if KW in kinds else ""
     if verb in _KIND_BY_VERB:
         kind = _KIND_BY_VERB[verb]
     elif verb in _TRANSACTION_VERBS:
@@ -101,19 +99,5 @@ def _analyze(sql: str) -> SqlShape:
         kind = "ddl"
     else:
         kind = "other"
-    clauses = extract(texts, kinds, verb)
-    return SqlShape(
-        fingerprint=render(texts, kinds),
-        kind=kind,
-        tables=clauses.tables,
-        written=clauses.written,
-        main_tables=clauses.main_tables,
-        filters=clauses.filters,
-        group_by=clauses.group_by,
-        aggregates=clauses.aggregates,
-        distinct=clauses.distinct,
-        count_over_distinct=clauses.count_over_distinct,
-        distinct_columns=clauses.distinct_columns,
-        limit=clauses.limit,
-        offset=clauses.offset,
-    )
+    # Clauses lists SqlShape's fields after ``kind``, in the same order.
+    return SqlShape(render(texts, kinds), kind, *extract(texts, kinds, verb))

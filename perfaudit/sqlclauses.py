@@ -10,7 +10,6 @@ references are resolved through the statement's table aliases
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from perfaudit.sqltokens import IDENT, KW
@@ -29,6 +28,9 @@ _CLAUSE_STARTS: Final = frozenset(
     }
 )  # fmt: skip
 _SUBQUERY_STARTS: Final = frozenset({"SELECT", "WITH", "VALUES"})
+# The words after which _tables() looks for table names.
+_TABLE_WORDS: Final = frozenset({"FROM", "DELETE", "JOIN", "INTO", "UPDATE"})
+_MARKERS: Final = _CLAUSE_STARTS | _TABLE_WORDS | {"(", ")"}
 
 
 class Aggregate(NamedTuple):
@@ -39,8 +41,9 @@ class Aggregate(NamedTuple):
     distinct: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Clauses:
+class Clauses(NamedTuple):
+    """What :func:`extract` reads (a named tuple: built once per cache miss)."""
+
     tables: tuple[str, ...]
     written: tuple[str, ...]
     main_tables: tuple[str, ...]
@@ -57,36 +60,37 @@ class Clauses:
 def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     """Read the clauses of one normalised statement."""
     n = len(texts)
-    # main[i]: token i belongs to the main statement, not to a subquery.
+    # Only parentheses, clause keywords and the words before table names
+    # matter to the passes below: find them once (most tokens are none of them).
+    markers = [i for i, text in enumerate(texts) if text in _MARKERS]
+    # One pass: matching parentheses, which tokens belong to the main statement
+    # (main[i], not inside a subquery), and where each top-level clause starts.
     main = [True] * n
     closing: dict[int, int] = {}
     stack: list[int] = []
-    for i, text in enumerate(texts):
-        if text == "(":
-            stack.append(i)
-        elif text == ")" and stack:
-            opening = stack.pop()
-            closing[opening] = i
-            if opening + 1 < n and texts[opening + 1] in _SUBQUERY_STARTS:
-                for j in range(opening + 1, i):
-                    main[j] = False
-
-    depth = 0
+    depth = 0  # not len(stack): an unmatched ")" lowers it
     clauses: dict[str, tuple[int, int]] = {}
     current, start = "", 0
-    for i, text in enumerate(texts):
+    for i in markers:
+        text = texts[i]
         if text == "(":
+            stack.append(i)
             depth += 1
         elif text == ")":
             depth -= 1
-        elif depth == 0 and kinds[i] == KW and text in _CLAUSE_STARTS:
+            if stack:
+                opening = stack.pop()
+                closing[opening] = i
+                if texts[opening + 1] in _SUBQUERY_STARTS:
+                    main[opening + 1 : i] = [False] * (i - opening - 1)
+        elif depth == 0 and text in _CLAUSE_STARTS and kinds[i] == KW:
             if current and current not in clauses:
                 clauses[current] = (start, i)
             current, start = text, i + 1
     if current and current not in clauses:
         clauses[current] = (start, n)
 
-    read, written, aliases, main_tables = _tables(texts, kinds, verb, main)
+    read, written, aliases, main_tables = _tables(texts, kinds, verb, main, markers)
     resolve = _Resolver(aliases, main_tables)
 
     select = clauses.get("SELECT", (0, 0))
@@ -149,7 +153,7 @@ class _Resolver:
 
     def column(self, texts: list[str], kinds: list[int], i: int) -> tuple[str | None, int]:
         """The column reference starting at ``i`` (or None) and the index after it."""
-        if kinds[i] != IDENT:
+        if i >= len(kinds) or kinds[i] != IDENT:  # also: a clause cut short at the end
             return None, i + 1
         parts = [texts[i]]
         j = i + 1
@@ -177,7 +181,7 @@ def _filters(
     found: dict[str, None] = {}
     i, end = where
     while i < end:
-        if not main[i]:
+        if not main[i] or kinds[i] != IDENT:
             i += 1
             continue
         column, j = resolve.column(texts, kinds, i)
@@ -267,17 +271,23 @@ def _alias(texts: list[str], kinds: list[int], i: int) -> tuple[str | None, int]
 
 
 def _tables(
-    texts: list[str], kinds: list[int], verb: str, main: list[bool]
+    texts: list[str], kinds: list[int], verb: str, main: list[bool], markers: list[int]
 ) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str], tuple[str, ...]]:
-    """Tables read and written, the main statement's aliases and tables."""
+    """Tables read and written, the main statement's aliases and tables.
+
+    ``markers`` are the indexes of the tokens that may precede a table name
+    (and others); tokens already read as a name or alias are skipped.
+    """
     read: dict[str, None] = {}
     written: dict[str, None] = {}
     main_tables: dict[str, None] = {}
     aliases: dict[str, str] = {}
     n = len(texts)
-    i = 0
-    while i < n:
+    resume = 0  # the first token not read yet as a name, alias or comma
+    for i in markers:
         text = texts[i]
+        if i < resume or text not in _TABLE_WORDS:
+            continue
         target: dict[str, None] | None = None
         if text == "FROM":
             deleting = verb == "DELETE" and i > 0 and texts[i - 1] == "DELETE"
@@ -291,7 +301,6 @@ def _tables(
         elif (text == "INTO" and verb in ("INSERT", "REPLACE")) or (text == "UPDATE" and i == 0):
             target = written
         if target is None or i + 1 >= n or kinds[i + 1] != IDENT:
-            i += 1
             continue
         in_main = main[i]
         while True:
@@ -310,6 +319,7 @@ def _tables(
                 and kinds[i + 1] == IDENT
             ):
                 break
+        resume = i
     if verb == "DELETE":
         # MySQL's DELETE may name its targets by alias: DELETE r FROM review r ...
         written = {aliases.get(name, name): None for name in written}

@@ -266,3 +266,50 @@ def test_delete_over_a_join_names_its_target() -> None:
     deletes = [analyze(sql) for sql in statements if analyze(sql).kind == "delete"]
     assert [shape.written for shape in deletes] == [("testapp_review",)]
     assert "testapp_book" in deletes[0].tables
+
+
+def test_prefixed_strings_and_words_that_look_like_them() -> None:
+    # E'...' / N'...' are strings; a word ending in such a letter before a
+    # string, or such a letter before an unterminated quote, is still a word.
+    assert fingerprint("SELECT E'ab' , N'x', e.name FROM t e") == ("SELECT ?, ?, e.name FROM t e")
+    assert fingerprint("SELECT x FROM t WHERE name = 'x'") == "SELECT x FROM t WHERE name = ?"
+    assert analyze("SELECT * FROM t JOIN e' ON 1").tables == ("t", "e")
+
+
+def test_unterminated_quotes_still_match_up_to_their_last_quote() -> None:
+    # An unterminated string ends at the last quote that closes it; the rest
+    # is tokenised on its own. Hand-written or cut-off SQL must not crash.
+    assert fingerprint("SELECT 'it''s''") == "SELECT ? '"
+    assert fingerprint('SELECT "a""b""') == 'SELECT a"b "'
+
+
+def test_savepoint_name_is_the_one_token_after_savepoint() -> None:
+    assert fingerprint("SAVEPOINT /* c */ s1_x2") == "SAVEPOINT ?"
+    assert fingerprint('SAVEPOINT "s1_x2"') == "SAVEPOINT ?"
+    assert fingerprint("SAVEPOINT s1 x") == "SAVEPOINT ? x"
+
+
+def test_analyze_never_raises_on_malformed_sql() -> None:
+    """Hand-written, cut-off or garbage SQL: a shape, never an exception."""
+    import random
+
+    vocabulary = (
+        "SELECT FROM WHERE GROUP BY ORDER LIMIT OFFSET JOIN ON AS IN NOT AND OR COUNT "
+        "DISTINCT SUM ( ) ( ) , = . * %s ? $1 :name 'str' E'x' 'it''s' 1 2.5 0x1F \"t\" "
+        '"t"."c" `m` tbl col VALUES INSERT INTO UPDATE SET DELETE SAVEPOINT TRUE NULL '
+        "/*c*/ :: ->> $$b$$ EXISTS HAVING ANY WITH CASE WHEN END ' \" [ ] ;"
+    ).split()
+    rng = random.Random(20261201)
+    for _ in range(3000):
+        sql = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 30)))
+        sql = sql.replace("( ", "(") if rng.random() < 0.5 else sql
+        shape = analyze(sql)
+        assert isinstance(shape.fingerprint, str)
+    assert analyze("SELECT a FROM t GROUP").group_by == ("",)
+    assert analyze("SELECT COUNT(").aggregates[0].function == "COUNT"
+
+
+def test_shape_fields_are_the_clause_fields_after_fingerprint_and_kind() -> None:
+    from perfaudit.sqlclauses import Clauses
+
+    assert perfaudit.SqlShape._fields[2:] == Clauses._fields
