@@ -58,6 +58,8 @@ ROWS = 1_000
 THIS_FILE = str(Path(__file__).resolve())
 
 Body = Callable[[], None]
+# (what, the measured figure, met?)
+Target = tuple[str, str, bool]
 Variant = Callable[[Body], float]
 
 
@@ -81,7 +83,8 @@ def main() -> None:
         run(args.rounds, args.probe_rounds)
 
 
-def run(rounds: int, probe_rounds: int) -> None:
+def run(rounds: int, probe_rounds: int) -> list[Target]:
+    """Measure and print; return the issue's targets with their verdicts (both parts)."""
     # Imported after Django is configured.
     import django
     from benchapp.models import Item
@@ -274,6 +277,12 @@ def run(rounds: int, probe_rounds: int) -> None:
     print("Fixed cost of entering + leaving an empty block (median of 2,000):")
     for label, microseconds in fixed:
         print(f"  {label:<40}{microseconds:8.2f} µs")
+    names = ("(c)/(d) overhead <= 1/3", "(c) overhead <= 5 µs/query", "(b) - (a) within noise")
+    return [
+        (f"capture {part}: {name}", figure, met)
+        for part, targets in rows.items()
+        for name, (figure, met) in zip(names, targets, strict=True)
+    ]
 
 
 def _targets(data: dict[str, list[float]]) -> list[tuple[str, bool]]:
