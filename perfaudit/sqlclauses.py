@@ -30,7 +30,7 @@ _CLAUSE_STARTS: Final = frozenset(
 _SUBQUERY_STARTS: Final = frozenset({"SELECT", "WITH", "VALUES"})
 # The words after which _tables() looks for table names.
 _TABLE_WORDS: Final = frozenset({"FROM", "DELETE", "JOIN", "INTO", "UPDATE"})
-_MARKERS: Final = _CLAUSE_STARTS | _TABLE_WORDS | {"(", ")"}
+_MARKERS: Final = _CLAUSE_STARTS | _TABLE_WORDS | _AGGREGATES | {"(", ")"}
 
 
 class Aggregate(NamedTuple):
@@ -60,8 +60,9 @@ class Clauses(NamedTuple):
 def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     """Read the clauses of one normalised statement."""
     n = len(texts)
-    # Only parentheses, clause keywords and the words before table names
-    # matter to the passes below: find them once (most tokens are none of them).
+    # Only parentheses, clause keywords, the words before table names and
+    # aggregate names matter to the passes below: find them once (most tokens
+    # are none of them).
     markers = [i for i, text in enumerate(texts) if text in _MARKERS]
     # One pass: matching parentheses, which tokens belong to the main statement
     # (main[i], not inside a subquery), and where each top-level clause starts.
@@ -96,7 +97,7 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     select = clauses.get("SELECT", (0, 0))
     from_ = clauses.get("FROM", (0, 0))
     distinct = select[1] > select[0] and texts[select[0]] == "DISTINCT"
-    aggregates = _aggregates(texts, kinds, select, main, closing, resolve)
+    aggregates = _aggregates(texts, kinds, select, main, closing, resolve, markers)
     count_over_distinct = (
         len(aggregates) == 1
         and aggregates[0] == Aggregate("COUNT", "*", False)
@@ -227,10 +228,16 @@ def _aggregates(
     main: list[bool],
     closing: dict[int, int],
     resolve: _Resolver,
+    markers: list[int],
 ) -> tuple[Aggregate, ...]:
+    """Aggregate calls of the select list (``markers`` include every aggregate name)."""
     found: list[Aggregate] = []
     start, end = select
-    for i in range(start, end - 1):
+    for i in markers:
+        if i < start:
+            continue
+        if i >= end - 1:
+            break
         if not main[i] or texts[i] not in _AGGREGATES or texts[i + 1] != "(":
             continue
         close = closing.get(i + 1, end)

@@ -10,7 +10,7 @@ functions, no Django import.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 __all__ = ["IDENT", "KW", "PUNCT", "VALUE", "render", "tokenize"]
 
@@ -43,6 +43,23 @@ _QCOL, _QTABLE, _QCOLUMN, _PUNCT, _WORD, _QIDENT, _OP, _COMMENT = (
     _TOKEN.groupindex[name]
     for name in ("qcol", "qtable", "qcolumn", "punct", "word", "qident", "op", "comment")
 )
+
+# The same tokens as plain strings, for ``findall`` (no match objects): the
+# alternatives of _TOKEN without names or leading whitespace (``findall``
+# skips it: no alternative starts with whitespace) and without dollar-quoted
+# strings, whose closing tag needs a backreference. SQL containing "$" goes
+# through _TOKEN itself.
+_TOKEN_TEXT: Final = re.compile(
+    re.sub(
+        r"\(\?P<\w+>",
+        "(?:",
+        _TOKEN.pattern.replace(r"\s*+(?:", "(?:", 1).replace(
+            r"|\$(?P<tag>[^\W\d]\w*)?\$.*?\$(?P=tag)?\$", "", 1
+        ),
+    ),
+    _TOKEN.flags,
+)
+assert _TOKEN_TEXT.groups == 0, "every group of _TOKEN must be dropped from _TOKEN_TEXT"
 
 # Token classes in the normalised stream.
 KW: Final = 0
@@ -83,41 +100,115 @@ _NO_SPACE_AFTER: Final = frozenset({"(", ".", "::", "["})
 _IN_LIST_ITEMS: Final = frozenset({"?", ",", "NULL", "(", ")"})
 
 
-# Bare words as written -> (normalised text, class). Keywords are upper-cased,
-# TRUE and FALSE are values, other words are identifiers (lower-cased). Filled
-# as words are met: a statement's words are mostly the same few table and
-# column names, so the lookup replaces two case conversions per word.
-_WORDS: dict[str, tuple[str, int]] = {}
-_MAX_WORDS: Final = 20_000
+# What a token needs besides its text and class: nothing, a parenthesis
+# (value lists are collapsed at ")"), "table"."column" (three tokens), a
+# comment (dropped), SAVEPOINT (the next identifier is a generated name).
+_PLAIN, _OPEN, _CLOSE, _QUALIFIED, _COMMENT_TOKEN, _SAVEPOINT = range(6)
+
+# Raw token -> (normalised text, class, what else). A statement's tokens are
+# mostly the same keywords, "table"."column" pairs and placeholders, so one
+# lookup replaces the regular-expression groups and case conversions. Values
+# other than short ones are not kept (literals vary and may be large).
+_Known = tuple[Any, int, int]
+_KNOWN: dict[str, _Known] = {}
+_MAX_KNOWN: Final = 20_000
+_MAX_KNOWN_VALUE_LENGTH: Final = 16
 
 
-def _word(token: str) -> tuple[str, int]:
-    upper = token.upper()
-    if upper == "TRUE" or upper == "FALSE":
-        known = ("?", VALUE)
-    elif upper in _KEYWORDS:
-        known = (upper, KW)
-    else:
-        known = (token.lower(), IDENT)
-    if len(_WORDS) >= _MAX_WORDS:
-        _WORDS.clear()
-    _WORDS[token] = known
+def _classify(token: str) -> _Known:
+    """Normalise one token as the full tokenizer does (same regular expression)."""
+    match = _TOKEN.fullmatch(token)
+    group = match.lastindex if match is not None else None
+    known: _Known
+    if group == _QCOL:
+        assert match is not None
+        table, column = match.group(_QTABLE, _QCOLUMN)
+        known = ((table.replace('""', '"'), column.replace('""', '"')), IDENT, _QUALIFIED)
+    elif group == _PUNCT:
+        known = (token, PUNCT, _OPEN if token == "(" else _CLOSE if token == ")" else _PLAIN)
+    elif group == _WORD:
+        upper = token.upper()
+        if upper == "TRUE" or upper == "FALSE":
+            known = ("?", VALUE, _PLAIN)
+        elif upper in _KEYWORDS:
+            known = (upper, KW, _SAVEPOINT if upper == "SAVEPOINT" else _PLAIN)
+        else:
+            known = (token.lower(), IDENT, _PLAIN)
+    elif group == _QIDENT:
+        known = (token[1:-1].replace(token[0] * 2, token[0]), IDENT, _PLAIN)
+    elif group == _OP:
+        known = (token, PUNCT, _PLAIN)
+    elif group == _COMMENT:
+        known = ("", PUNCT, _COMMENT_TOKEN)
+    else:  # string, number, param
+        known = ("?", VALUE, _PLAIN)
+        if len(token) > _MAX_KNOWN_VALUE_LENGTH:
+            return known
+    if len(_KNOWN) >= _MAX_KNOWN:
+        _KNOWN.clear()
+    _KNOWN[token] = known
     return known
 
 
 def tokenize(sql: str) -> tuple[list[str], list[int]]:
     """Normalised tokens and their classes, with value lists already collapsed.
 
-    Written for speed (it is most of a fingerprint cache miss): the commonest
-    token groups are tested first, list methods are bound once, words are
-    looked up as written.
+    Written for speed (it is most of a fingerprint cache miss): the tokens
+    come from ``findall`` as plain strings and are normalised by one lookup
+    in a table of tokens already met (:func:`_classify` fills it from the
+    full regular expression, so both paths read SQL alike).
     """
+    if "$" in sql:
+        return _tokenize_matches(sql)
     texts: list[str] = []
     kinds: list[int] = []
     add_text = texts.append
     add_kind = kinds.append
     open_parens: list[int] = []
-    words = _WORDS
+    known_tokens = _KNOWN
+    name_next = False  # the previous token was SAVEPOINT
+    for token in _TOKEN_TEXT.findall(sql):
+        known = known_tokens.get(token)
+        if known is None:
+            known = _classify(token)
+        text, kind, role = known
+        if role == _PLAIN:
+            if name_next:
+                name_next = False
+                if kind == IDENT:
+                    # Savepoint names are generated per call ("s1403_x1"): fold them.
+                    text, kind = "?", VALUE
+            add_text(text)
+            add_kind(kind)
+        elif role == _QUALIFIED:
+            name_next = False
+            texts += (text[0], ".", text[1])
+            kinds += (IDENT, PUNCT, IDENT)
+        elif role == _OPEN:
+            name_next = False
+            open_parens.append(len(texts))
+            add_text("(")
+            add_kind(PUNCT)
+        elif role == _CLOSE:
+            name_next = False
+            if not (open_parens and _collapse_group(texts, kinds, open_parens.pop())):
+                add_text(")")
+                add_kind(PUNCT)
+        elif role == _SAVEPOINT:
+            name_next = True
+            add_text(text)
+            add_kind(kind)
+        # else a comment: dropped
+    return texts, kinds
+
+
+def _tokenize_matches(sql: str) -> tuple[list[str], list[int]]:
+    """:func:`tokenize` through match objects, for SQL with dollar-quoted strings."""
+    texts: list[str] = []
+    kinds: list[int] = []
+    add_text = texts.append
+    add_kind = kinds.append
+    open_parens: list[int] = []
     savepoint_name_at = -1  # where the token after SAVEPOINT goes
     for match in _TOKEN.finditer(sql):
         group = match.lastindex
@@ -136,16 +227,13 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
             add_kind(PUNCT)
         elif group == _WORD:
             token = match[_WORD]
-            known = words.get(token)
-            if known is None:
-                known = _word(token)
-            if known[1] == IDENT and savepoint_name_at == len(texts):
-                # Savepoint names are generated per call ("s1403_x1"): fold them.
-                known = ("?", VALUE)
-            elif known[0] == "SAVEPOINT":
+            text, kind, role = _KNOWN.get(token) or _classify(token)
+            if kind == IDENT and savepoint_name_at == len(texts):
+                text, kind = "?", VALUE  # a generated savepoint name
+            elif role == _SAVEPOINT:
                 savepoint_name_at = len(texts) + 1
-            add_text(known[0])
-            add_kind(known[1])
+            add_text(text)
+            add_kind(kind)
         elif group == _QIDENT:
             token = match[_QIDENT]
             if savepoint_name_at == len(texts):

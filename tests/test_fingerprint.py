@@ -313,3 +313,39 @@ def test_shape_fields_are_the_clause_fields_after_fingerprint_and_kind() -> None
     from perfaudit.sqlclauses import Clauses
 
     assert perfaudit.SqlShape._fields[2:] == Clauses._fields
+
+
+def test_both_tokenizer_paths_read_sql_alike() -> None:
+    """SQL without "$" takes the findall path; with it, the match-object path."""
+    import random
+
+    from perfaudit.sqltokens import _tokenize_matches, tokenize
+
+    vocabulary = (
+        'SELECT FROM WHERE IN VALUES ( ) ( ) , = . * %s %(name)s ? :name :: 1 .5 0x1F "t" '
+        '"t"."c" "a""b" "a""b"."c" `m` `m`.`c` col SAVEPOINT s1_x1 "s2_x2" TRUE false NULL '
+        "'str' 'it''s' E'x' e' N'y' -- /*c*/ ->> %% ' \" Ärger OR AND x1 _y"
+    ).split()
+    rng = random.Random(7)
+    statements = [
+        'SAVEPOINT "s1_x1"',
+        'SAVEPOINT /* c */ s1_x1; SAVEPOINT "t"."c"',
+        "INSERT INTO t (a) VALUES (SAVEPOINT x), (%s)",
+        "SELECT a FROM t -- comment\nWHERE a IN (%s, %s, %s)",
+    ]
+    for _ in range(2000):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(1, 25))]
+        statements.append(" ".join(words).replace("-- ", "--c\n"))
+    for sql in statements:
+        assert "$" not in sql
+        assert tokenize(sql) == _tokenize_matches(sql), sql
+
+
+def test_token_table_keeps_no_long_literals() -> None:
+    from perfaudit import sqltokens
+
+    literal = "'" + "x" * 500 + "'"
+    fingerprint(f"SELECT * FROM t WHERE note = {literal} AND n = 12345678901234567890")
+    assert literal not in sqltokens._KNOWN
+    assert "12345678901234567890" not in sqltokens._KNOWN
+    assert sqltokens._KNOWN["SELECT"] == ("SELECT", sqltokens.KW, sqltokens._PLAIN)
