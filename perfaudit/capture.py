@@ -94,7 +94,7 @@ def active_recordings() -> tuple[Recording, ...]:
 
 
 # Raw event, as appended on the hot path:
-# (sql, params, many, alias, start, end, error type, (code, lineno) | None)
+# (sql, params, many, alias, start, end, error type, _SiteInfo | None)
 _RawEvent = tuple[str, Any, bool, str, float, float, "type[BaseException] | None", Any]
 
 
@@ -246,7 +246,7 @@ class Recording:
 
 def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
     sql, params, many, alias, start, end, error, site_info = raw
-    code, lineno, origin = site_info if site_info is not None else (None, 0, None)
+    code, offset, origin = site_info if site_info is not None else (None, 0, None)
     # Positional arguments: measurably faster than keywords at this volume.
     return QueryEvent(
         sql,
@@ -254,31 +254,47 @@ def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
         end - start,
         alias,
         many,
-        _callsite(code, lineno) if code is not None else None,
+        _callsite(code, offset) if code is not None else None,
         f"{error.__module__}.{error.__qualname__}" if error is not None else None,
         start - t0 if t0 else 0.0,
         origin,
     )
 
 
-# Call sites by (id(code), lineno). Keyed by id because hashing a code object
-# hashes its bytecode and constants (microseconds for a large function); the
-# code objects are kept alive alongside, so an id cannot be reused while cached.
+# Call sites by (id(code), bytecode offset). Keyed by id because hashing a code
+# object hashes its bytecode and constants (microseconds for a large function);
+# the code objects are kept alive alongside, so an id cannot be reused while
+# cached.
 _CALLSITES: dict[tuple[int, int], CallSite] = {}
 _CALLSITE_CODES: list[CodeType] = []
 _MAX_CALLSITES = 8192
 
 
-def _callsite(code: CodeType, lineno: int) -> CallSite:
-    key = (id(code), lineno)
+def _callsite(code: CodeType, offset: int) -> CallSite:
+    key = (id(code), offset)
     site = _CALLSITES.get(key)
     if site is None:
         if len(_CALLSITES) >= _MAX_CALLSITES:
             _CALLSITES.clear()
             _CALLSITE_CODES.clear()
+        lineno = _line_at(code, offset)
         site = _CALLSITES[key] = CallSite(code.co_filename, lineno, code.co_qualname)
         _CALLSITE_CODES.append(code)
     return site
+
+
+def _line_at(code: CodeType, offset: int) -> int:
+    """The source line of the instruction at ``offset``, as ``frame.f_lineno`` gives it.
+
+    The hot path keeps ``frame.f_lasti`` (read in constant time) instead of
+    ``frame.f_lineno``, which scans the line table: ~1.5 µs for a call at the
+    end of a 300-line function on Python 3.11. The scan happens here, once
+    per call site.
+    """
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line if line is not None else code.co_firstlineno
+    return code.co_firstlineno
 
 
 # -- call-site attribution ----------------------------------------------------
@@ -365,7 +381,7 @@ class _FramePolicy:
                     frame = frame.f_back
                     continue
             if state is _APP:
-                return code, frame.f_lineno, origin
+                return code, frame.f_lasti, origin
             if origin is None:  # a DRF field method
                 origin = _serializer_field(frame)
             frame = frame.f_back
@@ -387,7 +403,8 @@ class _FramePolicy:
 # Frame states in the policy cache: one dict lookup per frame walked.
 _APP, _LIBRARY, _DRF_FIELD = 0, 1, 2
 
-# (code of the application frame or None, its line, the DRF field or None)
+# (code of the application frame or None, its bytecode offset (f_lasti), the
+# DRF field or None)
 _SiteInfo = tuple["CodeType | None", int, "str | None"]
 
 _drf_codes: frozenset[int] = frozenset()

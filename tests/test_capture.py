@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
 from typing import Any
 
@@ -395,3 +396,36 @@ def test_drf_serializer_field_being_rendered_is_the_origin() -> None:
     assert origins == [None, "BookSerializer.author", None, "BookWithTagsSerializer.tags"]
     # The call site is still the application line that triggered the rendering.
     assert all(q.callsite is not None and q.callsite.filename == __file__ for q in rec)
+
+
+def test_callsite_line_is_frame_lineno_also_in_long_functions_and_multiline_calls() -> None:
+    """The hot path keeps the bytecode offset; the line is derived later, and must
+    be the line ``frame.f_lineno`` gives at the moment of the query."""
+    filler = "".join(f"    x{i} = {i}\n" for i in range(300))
+    source = (
+        "def long_function(Author):\n"
+        + filler
+        + "    Author.objects.count()\n"
+        + "    Author.objects.filter(\n        name='x',\n    ).exists()\n"
+        + filler
+        + "    list(\n        Author.objects.all()\n    )\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "/generated/long_function.py", "exec"), namespace)
+    seen: list[int] = []
+
+    def frame_line(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        frame = sys._getframe(1)
+        while frame.f_code.co_name != "long_function":
+            frame = frame.f_back  # type: ignore[assignment]
+        seen.append(frame.f_lineno)
+        return execute(sql, params, many, context)
+
+    with perfaudit.record() as rec, connection.execute_wrapper(frame_line):
+        namespace["long_function"](Author)
+
+    lines = [q.callsite.lineno if q.callsite else None for q in rec]
+    assert len(lines) == 3
+    assert lines == seen
+    assert lines[0] == 302  # def line 1, 300 filler lines, then the count()
+    assert all(q.callsite and q.callsite.filename == "/generated/long_function.py" for q in rec)
