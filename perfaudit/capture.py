@@ -367,11 +367,11 @@ class _FramePolicy:
         least it can: one cache lookup, and library frames (the common case)
         go straight to the next one.
         """
-        cache = self.cache
+        known = self.cache.get
         origin = None
         while frame is not None:
             code = frame.f_code
-            state = cache.get(id(code))
+            state = known(id(code))
             if state is _LIBRARY:
                 frame = frame.f_back
                 continue
