@@ -327,7 +327,7 @@ class _FramePolicy:
     code objects are kept in ``codes`` so their ids stay unique while cached.
     """
 
-    __slots__ = ("cache", "codes", "drf", "modules")
+    __slots__ = ("cache", "codes", "drf", "last_walk", "modules")
 
     _MAX_CACHE = 20_000
 
@@ -336,6 +336,10 @@ class _FramePolicy:
         self.cache: dict[int, int] = {}
         self.codes: list[CodeType] = []
         self.drf: frozenset[int] = _drf_codes_now()
+        # The code objects of the last walk that found an application frame
+        # without passing a DRF field method: library codes, then the
+        # application's.
+        self.last_walk: tuple[CodeType, ...] = ()
 
     def is_library(self, code: CodeType, module: object) -> bool:
         filename = code.co_filename
@@ -359,18 +363,35 @@ class _FramePolicy:
             self.drf = _drf_codes_now()
             self.cache.clear()
             self.codes.clear()
+            self.last_walk = ()
 
     def user_frame(self, frame: FrameType | None) -> _SiteInfo | None:
         """The first application frame, and the DRF field being rendered on the way.
 
         The per-frame cost is what a call site costs, so the loop does the
-        least it can: one cache lookup, and library frames (the common case)
-        go straight to the next one.
+        least it can. Consecutive queries mostly come through the same stack
+        (an N+1 loop, a page of rows): while the frames' code objects are
+        those of the last walk, an identity test per frame suffices (their
+        classification cannot differ); from the first frame that differs on,
+        one cache lookup per frame, library frames (the common case) going
+        straight to the next one.
         """
+        last = self.last_walk
+        matched = 0
+        if last:
+            final = len(last) - 1
+            while frame is not None and frame.f_code is last[matched]:
+                if matched == final:
+                    return last[final], frame.f_lasti, None
+                matched += 1
+                frame = frame.f_back
+        walked = list(last[:matched])  # library frames so far, for the next walk
         known = self.cache.get
         origin = None
+        through_drf = False
         while frame is not None:
             code = frame.f_code
+            walked.append(code)
             state = known(id(code))
             if state is _LIBRARY:
                 frame = frame.f_back
@@ -381,8 +402,12 @@ class _FramePolicy:
                     frame = frame.f_back
                     continue
             if state is _APP:
+                # Through a DRF field method, the origin depends on the field
+                # being rendered, not on the code: the next walk must look.
+                self.last_walk = () if through_drf else tuple(walked)
                 return code, frame.f_lasti, origin
-            if origin is None:  # a DRF field method
+            through_drf = True  # a DRF field method
+            if origin is None:
                 origin = _serializer_field(frame)
             frame = frame.f_back
         return (None, 0, origin) if origin is not None else None

@@ -429,3 +429,31 @@ def test_callsite_line_is_frame_lineno_also_in_long_functions_and_multiline_call
     assert lines == seen
     assert lines[0] == 302  # def line 1, 300 filler lines, then the count()
     assert all(q.callsite and q.callsite.filename == "/generated/long_function.py" for q in rec)
+
+
+def test_repeated_stacks_and_diverging_ones_are_attributed_alike() -> None:
+    """Consecutive queries through the same frames take a shortcut; any change
+    in the stack (another caller, a callback from library code) must not."""
+    from django.utils.functional import SimpleLazyObject
+
+    authors = AuthorFactory.create_batch(3)
+    lazy = SimpleLazyObject(
+        lambda: Author.objects.get(pk=authors[0].pk)  # callsite-marker-callback
+    )
+    with perfaudit.record() as rec:
+        for author in authors:
+            Author.objects.get(pk=author.pk)  # callsite-marker-loop
+        helpers.load_author(authors[1].pk)
+        str(lazy)  # Django's SimpleLazyObject calls back into this module
+        Author.objects.get(pk=authors[2].pk)  # callsite-marker-after
+
+    sites = [(q.callsite.filename, q.callsite.lineno) if q.callsite else None for q in rec]
+    loop = (__file__, line_of(__file__, "callsite-marker-loop"))
+    assert sites == [
+        loop,
+        loop,
+        loop,
+        (helpers.__file__, 9),
+        (__file__, line_of(__file__, "callsite-marker-callback")),
+        (__file__, line_of(__file__, "callsite-marker-after")),
+    ]
