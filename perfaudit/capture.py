@@ -65,21 +65,21 @@ class _Active:
 
     Decided once when a block starts instead of once per query: the call-site
     policy (that of the first recording that wants call sites) and, when a
-    single recording takes every alias, its event list (``sink``) so that the
-    common case appends without looping over recordings.
+    single recording takes every alias and keeps parameters (the defaults),
+    its event list (``sink``) so that the common case appends the event as
+    built. Otherwise :func:`_deliver` filters by alias and drops parameters
+    per recording.
     """
 
-    __slots__ = ("keep_params", "limit", "policy", "recordings", "sink")
+    __slots__ = ("limit", "policy", "recordings", "sink")
 
     def __init__(self, recordings: tuple[Recording, ...]) -> None:
         self.recordings = recordings
         self.policy = next((r._policy for r in recordings if r._policy is not None), None)
-        only = recordings[0] if len(recordings) == 1 and recordings[0].using is None else None
-        self.sink: list[_RawEvent] | None = only._raw if only is not None else None
+        only = recordings[0] if len(recordings) == 1 else None
+        simple = only is not None and only.using is None and only._keep_params
+        self.sink: list[_RawEvent] | None = only._raw if only is not None and simple else None
         self.limit = only._max if only is not None else 0
-        # Several recordings: keep the params in the event, _deliver drops them
-        # for the recordings that do not keep them.
-        self.keep_params = only._keep_params if only is not None else True
 
 
 # What records in the current thread / task; None (one identity test on the
@@ -526,7 +526,7 @@ def _dispatch(
                     params = None  # a one-shot iterator: already consumed by the driver
                 event = (
                     sql,
-                    params if active.keep_params else None,
+                    params,
                     many,
                     connection.alias,
                     start,
