@@ -156,10 +156,8 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
     Written for speed (it is most of a fingerprint cache miss): the tokens
     come from ``findall`` as plain strings and are normalised by one lookup
     in a table of tokens already met (:func:`_classify` fills it from the
-    full regular expression, so both paths read SQL alike).
+    full regular expression, so both read SQL alike).
     """
-    if "$" in sql:
-        return _tokenize_matches(sql)
     texts: list[str] = []
     kinds: list[int] = []
     add_text = texts.append
@@ -167,7 +165,7 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
     open_parens: list[int] = []
     known_tokens = _KNOWN
     name_next = False  # the previous token was SAVEPOINT
-    for token in _TOKEN_TEXT.findall(sql):
+    for token in _TOKEN_TEXT.findall(sql) if "$" not in sql else _matched_tokens(sql):
         known = known_tokens.get(token)
         if known is None:
             known = _classify(token)
@@ -202,53 +200,11 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
     return texts, kinds
 
 
-def _tokenize_matches(sql: str) -> tuple[list[str], list[int]]:
-    """:func:`tokenize` through match objects, for SQL with dollar-quoted strings."""
-    texts: list[str] = []
-    kinds: list[int] = []
-    add_text = texts.append
-    add_kind = kinds.append
-    open_parens: list[int] = []
-    savepoint_name_at = -1  # where the token after SAVEPOINT goes
-    for match in _TOKEN.finditer(sql):
-        group = match.lastindex
-        if group == _QCOL:
-            # Django's "table"."column" in one match: three tokens.
-            table, column = match.group(_QTABLE, _QCOLUMN)
-            texts += (table.replace('""', '"'), ".", column.replace('""', '"'))
-            kinds += (IDENT, PUNCT, IDENT)
-        elif group == _PUNCT:
-            token = match[_PUNCT]
-            if token == "(":
-                open_parens.append(len(texts))
-            elif token == ")" and open_parens and _collapse_group(texts, kinds, open_parens.pop()):
-                continue
-            add_text(token)
-            add_kind(PUNCT)
-        elif group == _WORD:
-            token = match[_WORD]
-            text, kind, role = _KNOWN.get(token) or _classify(token)
-            if kind == IDENT and savepoint_name_at == len(texts):
-                text, kind = "?", VALUE  # a generated savepoint name
-            elif role == _SAVEPOINT:
-                savepoint_name_at = len(texts) + 1
-            add_text(text)
-            add_kind(kind)
-        elif group == _QIDENT:
-            token = match[_QIDENT]
-            if savepoint_name_at == len(texts):
-                add_text("?")
-                add_kind(VALUE)
-            else:
-                add_text(token[1:-1].replace(token[0] * 2, token[0]))
-                add_kind(IDENT)
-        elif group == _OP:
-            add_text(match[_OP])
-            add_kind(PUNCT)
-        elif group is not None and group != _COMMENT:  # string, number, param
-            add_text("?")
-            add_kind(VALUE)
-    return texts, kinds
+def _matched_tokens(sql: str) -> list[str]:
+    """The tokens of ``sql`` through _TOKEN's match objects (the text of the
+    alternative that matched, without the leading whitespace): for SQL with
+    "$", whose dollar-quoted strings _TOKEN_TEXT cannot read."""
+    return [match[match.lastindex or 0] for match in _TOKEN.finditer(sql)]
 
 
 def _collapse_group(texts: list[str], kinds: list[int], start: int) -> bool:

@@ -316,10 +316,11 @@ def test_shape_fields_are_the_clause_fields_after_fingerprint_and_kind() -> None
 
 
 def test_both_tokenizer_paths_read_sql_alike() -> None:
-    """SQL without "$" takes the findall path; with it, the match-object path."""
+    """SQL without "$" takes its tokens from findall; with it, from match objects."""
     import random
 
-    from perfaudit.sqltokens import _tokenize_matches, tokenize
+    from perfaudit import sqltokens
+    from perfaudit.sqltokens import tokenize
 
     vocabulary = (
         'SELECT FROM WHERE IN VALUES ( ) ( ) , = . * %s %(name)s ? :name :: 1 .5 0x1F "t" '
@@ -338,7 +339,9 @@ def test_both_tokenizer_paths_read_sql_alike() -> None:
         statements.append(" ".join(words).replace("-- ", "--c\n"))
     for sql in statements:
         assert "$" not in sql
-        assert tokenize(sql) == _tokenize_matches(sql), sql
+        assert sqltokens._TOKEN_TEXT.findall(sql) == sqltokens._matched_tokens(sql), sql
+        # The same statement tokenised through the match path ("$" in a comment).
+        assert tokenize(sql) == tokenize(sql + " /*$*/"), sql
 
 
 def test_token_table_keeps_no_long_literals() -> None:
