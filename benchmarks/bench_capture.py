@@ -93,7 +93,7 @@ def run(rounds: int, probe_rounds: int) -> list[Target]:
     from django.test.utils import CaptureQueriesContext, override_settings
 
     import perfaudit
-    from perfaudit import capture
+    from perfaudit.capture import hook as capture
 
     Item.objects.bulk_create(Item(name=f"item {i}", value=i) for i in range(ROWS))
     pks = list(Item.objects.order_by("pk").values_list("pk", flat=True)[:QUERIES])

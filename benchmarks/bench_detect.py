@@ -39,7 +39,7 @@ from django.db.models import Count  # noqa: E402
 import perfaudit  # noqa: E402
 from perfaudit.capture import Recording  # noqa: E402
 from perfaudit.detect import run  # noqa: E402
-from perfaudit.fingerprint import analyze  # noqa: E402
+from perfaudit.sql.shape import analyze  # noqa: E402
 
 TARGET = 10_000
 REPEATS = 15

@@ -12,11 +12,11 @@ perfaudit's fingerprint for every statement; the script stops otherwise.
 
 Methods, each timed over whole passes of the corpus and reported per statement:
 
-* cache miss: ``perfaudit.fingerprint._analyze`` (the uncached function
+* cache miss: ``perfaudit.sql.shape._analyze`` (the uncached function
   behind ``analyze()``/``fingerprint()``: fingerprint *and* clause extraction);
 * fingerprint only: perfaudit's tokenizer and renderer, without the clause
   extraction (the same work as the sqlparse normaliser does);
-* cache hit: ``perfaudit.fingerprint.fingerprint`` on a warmed cache;
+* cache hit: ``perfaudit.sql.shape.fingerprint`` on a warmed cache;
 * sqlparse, lexer: the normaliser on ``sqlparse``'s lexer tokens;
 * sqlparse, parse: the normaliser on the leaves of the ``sqlparse.parse()`` tree.
 
@@ -64,10 +64,9 @@ def run(repetitions: int) -> list[tuple[str, str, bool]]:
     from benchapp.corpus import HAND_WRITTEN, django_corpus
     from sqlparse.lexer import Lexer
 
-    from perfaudit.sqltokens import render, tokenize
+    from perfaudit.sql.tokens import render, tokenize
 
-    # The module, not the function ``perfaudit.fingerprint`` that shadows it.
-    fp_module = importlib.import_module("perfaudit.fingerprint")
+    fp_module = importlib.import_module("perfaudit.sql.shape")
 
     generated = django_corpus()
     corpus = generated + [sql for sql in HAND_WRITTEN if sql not in generated]

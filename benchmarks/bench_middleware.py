@@ -156,8 +156,8 @@ def run(rounds: int, requests: int, directory: Path) -> None:
     from django.test.utils import override_settings
 
     import perfaudit
-    from perfaudit.middleware import PAYLOAD_HEADER, QUERIES_HEADER
-    from perfaudit.store import get_store
+    from perfaudit.web.middleware import PAYLOAD_HEADER, QUERIES_HEADER
+    from perfaudit.web.store import get_store
 
     factory = RequestFactory()
     jsonl = directory / "requests.jsonl"
@@ -280,8 +280,8 @@ def run(rounds: int, requests: int, directory: Path) -> None:
 def _in_situ(
     variants: dict[str, tuple[str, Callable[[], Any], dict[str, Any]]], samples: int
 ) -> list[tuple[str, list[float]]]:
-    """Time ``perfaudit.middleware._report`` (detect, budget, store, log, extras) in place."""
-    from perfaudit import middleware
+    """Time ``perfaudit.web.middleware._report`` (detect, budget, store, log, extras) in place."""
+    from perfaudit.web import middleware
 
     original = middleware._report
     spent: list[float] = []
@@ -313,8 +313,8 @@ def _steps(plain: Callable[[], Any]) -> list[tuple[str, float]]:
     from django.test import RequestFactory
 
     from perfaudit import capture, detect
-    from perfaudit.budgets import check_budget
-    from perfaudit.store import Store, summarise
+    from perfaudit.detect.budgets import check_budget
+    from perfaudit.web.store import Store, summarise
 
     with capture.record() as rec:
         plain()

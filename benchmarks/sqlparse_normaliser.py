@@ -2,10 +2,10 @@
 
 This is the baseline of ``bench_fingerprint.py``: the way one would write a
 fingerprint function on top of sqlparse, held to the same output as
-:func:`perfaudit.fingerprint.fingerprint` (the benchmark asserts equality for
+:func:`perfaudit.sql.shape.fingerprint` (the benchmark asserts equality for
 every corpus statement before timing anything).
 
-It shares perfaudit's rules, imported from :mod:`perfaudit.sqltokens`: the
+It shares perfaudit's rules, imported from :mod:`perfaudit.sql.tokens`: the
 keyword list, the collapsing of ``IN``/``VALUES`` lists and repeated ``OR``
 terms, and the rendering of the token list into a string. What differs is
 everything before that: sqlparse's lexer does the tokenising, and this module
@@ -47,7 +47,7 @@ from sqlparse.keywords import SQL_REGEX
 from sqlparse.lexer import Lexer
 from sqlparse.sql import Statement
 
-from perfaudit.sqltokens import _KEYWORDS, IDENT, KW, PUNCT, VALUE, _collapse_group, render
+from perfaudit.sql.tokens import _KEYWORDS, IDENT, KW, PUNCT, VALUE, _collapse_group, render
 
 __all__ = ["fingerprint", "fingerprint_parsed"]
 

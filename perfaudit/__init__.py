@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from perfaudit.capture import CallSite, QueryEvent, Recorder, Recording, record
 from perfaudit.detect import Finding
-from perfaudit.fingerprint import SqlShape, analyze, fingerprint
 from perfaudit.payload import Difference, PayloadDigest, digest, first_difference, payload_hash
 from perfaudit.scenarios import Request, Scenario, ScenarioError, scenario
+from perfaudit.sql.shape import SqlShape, analyze, fingerprint
 
 __all__ = [
     "CallSite",

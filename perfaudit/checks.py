@@ -9,7 +9,7 @@ Ids are stable and documented (docs/settings.md):
   malformed (a bad ``PAYLOAD_IGNORE`` pattern, an unknown budget limit).
 
 The scenario checks (``perfaudit.E010``, ``E011``, ``W010``) live in
-:mod:`perfaudit.scenario_checks`.
+:mod:`perfaudit.scenarios.checks`.
 """
 
 from __future__ import annotations

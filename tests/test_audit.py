@@ -27,8 +27,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.core.management.color import no_style
 
-from perfaudit import _audit, scenarios
-from perfaudit.cli._audit_format import render
+from perfaudit import scenarios
+from perfaudit.audit import engine as _audit
+from perfaudit.audit.formats import render
 from perfaudit.scenarios import Registry, Request
 
 REPO = Path(__file__).resolve().parent.parent

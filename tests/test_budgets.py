@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from perfaudit.budgets import Budget, budget_for, check_budget
 from perfaudit.capture import QueryEvent, Recording
 from perfaudit.checks import check_settings
+from perfaudit.detect.budgets import Budget, budget_for, check_budget
 
 BUDGETS = {
     "events:event-list": {"queries": 15, "db_ms": 50},

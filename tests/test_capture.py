@@ -15,7 +15,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 import perfaudit
-from perfaudit.capture import QueryEvent, Recording, _dispatch
+from perfaudit.capture import QueryEvent, Recording
+from perfaudit.capture.hook import _dispatch
 from tests.factories import AuthorFactory, BookFactory, TagFactory
 from tests.helpers import line_of
 from tests.testapp import helpers

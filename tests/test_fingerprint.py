@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 
 import perfaudit
-from perfaudit.fingerprint import analyze, fingerprint
+from perfaudit.sql.shape import analyze, fingerprint
 from tests.factories import AuthorFactory, BookFactory, TagFactory
 from tests.testapp.models import Author, Book, Review, Tag
 
@@ -310,7 +310,7 @@ def test_analyze_never_raises_on_malformed_sql() -> None:
 
 
 def test_shape_fields_are_the_clause_fields_after_fingerprint_and_kind() -> None:
-    from perfaudit.sqlclauses import Clauses
+    from perfaudit.sql.clauses import Clauses
 
     assert perfaudit.SqlShape._fields[2:] == Clauses._fields
 
@@ -319,8 +319,8 @@ def test_both_tokenizer_paths_read_sql_alike() -> None:
     """SQL without "$" takes its tokens from findall; with it, from match objects."""
     import random
 
-    from perfaudit import sqltokens
-    from perfaudit.sqltokens import tokenize
+    from perfaudit.sql import tokens as sqltokens
+    from perfaudit.sql.tokens import tokenize
 
     vocabulary = (
         'SELECT FROM WHERE IN VALUES ( ) ( ) , = . * %s %(name)s ? :name :: 1 .5 0x1F "t" '
@@ -345,7 +345,7 @@ def test_both_tokenizer_paths_read_sql_alike() -> None:
 
 
 def test_token_table_keeps_no_long_literals() -> None:
-    from perfaudit import sqltokens
+    from perfaudit.sql import tokens as sqltokens
 
     literal = "'" + "x" * 500 + "'"
     fingerprint(f"SELECT * FROM t WHERE note = {literal} AND n = 12345678901234567890")

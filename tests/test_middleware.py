@@ -18,9 +18,11 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 
-from perfaudit import detect, middleware
+from perfaudit import detect
 from perfaudit.capture import active_recordings
-from perfaudit.middleware import (
+from perfaudit.payload import digest
+from perfaudit.web import middleware
+from perfaudit.web.middleware import (
     PAYLOAD_HEADER,
     QUERIES_HEADER,
     SERVER_TIMING_HEADER,
@@ -28,8 +30,7 @@ from perfaudit.middleware import (
     PerfAuditMiddleware,
     view_name,
 )
-from perfaudit.payload import digest
-from perfaudit.store import get_store
+from perfaudit.web.store import get_store
 from tests.factories import BookFactory
 from tests.middleware_views import STREAM_CHUNKS, STREAM_EVENTS, ViewBoom
 

@@ -17,7 +17,7 @@ from django.db import connection
 import perfaudit
 from perfaudit.capture import CallSite, QueryEvent, Recording
 from perfaudit.detect import Finding, run
-from perfaudit.fingerprint import analyze, fingerprint
+from perfaudit.sql.shape import analyze, fingerprint
 from tests.testapp.models import Author
 
 _SITE = CallSite("app/views.py", 12, "list_books")

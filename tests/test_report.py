@@ -16,8 +16,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client, override_settings
 
-from perfaudit.fingerprint import analyze
-from perfaudit.store import get_store
+from perfaudit.sql.shape import analyze
+from perfaudit.web.store import get_store
 from tests.factories import BookFactory, TagFactory
 from tests.testapp.models import Tag
 

@@ -12,8 +12,8 @@ import pytest
 from django.core import checks
 
 from perfaudit import scenarios
-from perfaudit.scenario_checks import check_scenarios
 from perfaudit.scenarios import Registry, Request, ScenarioError, load
+from perfaudit.scenarios.checks import check_scenarios
 
 # -- Request ------------------------------------------------------------------
 

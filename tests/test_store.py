@@ -1,4 +1,4 @@
-"""perfaudit.store: request summaries, per-view aggregates, sampling, the JSONL sink."""
+"""perfaudit.web.store: request summaries, per-view aggregates, sampling, the JSONL sink."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pytest
 from django.test import override_settings
 
 import perfaudit
-from perfaudit.budgets import Violation
 from perfaudit.capture import QueryEvent, Recording
 from perfaudit.detect import Finding
-from perfaudit.store import (
+from perfaudit.detect.budgets import Violation
+from perfaudit.web.store import (
     FORMAT_VERSION,
     RequestRecord,
     ShapeSummary,

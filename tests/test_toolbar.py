@@ -23,8 +23,8 @@ from django.urls import reverse
 
 from perfaudit import capture
 from perfaudit.capture import QueryEvent, Recording
-from perfaudit.fingerprint import fingerprint
 from perfaudit.payload import payload_hash
+from perfaudit.sql.shape import fingerprint
 from perfaudit.toolbar import PerfAuditPanel
 from perfaudit.toolbar._stats import MAX_PARAMS_CHARS, _params_text, nav_subtitle, without_tables
 from tests.factories import BookFactory

@@ -21,11 +21,11 @@ from typing import Any, Final
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import setup_test_environment, teardown_test_environment
 
-from perfaudit import _audit
-from perfaudit._testdb import throwaway_databases
-from perfaudit.cli._audit_format import FORMATS, render
+from perfaudit.audit import engine as _audit
+from perfaudit.audit.formats import FORMATS, render
 from perfaudit.detect import DETECTORS
 from perfaudit.scenarios import Scenario, ScenarioError, load
+from perfaudit.scenarios.testdb import throwaway_databases
 
 __all__ = ["HELP", "add_arguments", "handle"]
 

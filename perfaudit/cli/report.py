@@ -9,7 +9,7 @@ Query shapes ranked by the DB time they cost across all recorded requests
 (count, mean, the views and call sites issuing them, the findings naming
 them), then a per-view table. Text for people, markdown for a PR or an issue,
 json for scripts: the three are rendered from the same inventory
-(:mod:`perfaudit._inventory`, rendered by :mod:`perfaudit.cli._report_format`).
+(:mod:`perfaudit.report.inventory`, rendered by :mod:`perfaudit.report.formats`).
 Failures exit non-zero with one line saying what to do (exit code 2).
 """
 
@@ -22,11 +22,11 @@ from typing import Any, Final
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from perfaudit._inventory import load_inventory
-from perfaudit._jsonl import JsonlError
-from perfaudit.cli._explain import ExplainUnavailable, check_database, explain_shapes
-from perfaudit.cli._report_format import render_json, render_markdown, render_text
 from perfaudit.conf import app_settings
+from perfaudit.report.explain import ExplainUnavailable, check_database, explain_shapes
+from perfaudit.report.formats import render_json, render_markdown, render_text
+from perfaudit.report.inventory import load_inventory
+from perfaudit.web.jsonl import JsonlError
 
 __all__ = ["HELP", "add_arguments", "handle"]
 

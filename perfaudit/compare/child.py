@@ -73,9 +73,9 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
     from django.db import connections, transaction
     from django.test.utils import setup_test_environment
 
-    from perfaudit._audit import _analyze, _reset
-    from perfaudit._testdb import throwaway_databases
+    from perfaudit.audit.engine import _analyze, _reset
     from perfaudit.scenarios import load
+    from perfaudit.scenarios.testdb import throwaway_databases
 
     # As Django's test runner does: "testserver" allowed, in-memory e-mail, ...
     setup_test_environment()
@@ -140,10 +140,10 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
     from django.test import Client
 
     import perfaudit
-    from perfaudit._audit import _send
+    from perfaudit.audit.engine import _send
     from perfaudit.detect import run as detect
-    from perfaudit.fingerprint import analyze
     from perfaudit.payload import canonical_bytes, digest
+    from perfaudit.sql.shape import analyze
 
     with _rolled_back(aliases):
         # Logging in writes (session, last_login): inside the rolled-back block.

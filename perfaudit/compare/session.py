@@ -16,11 +16,11 @@ from typing import Any
 
 import orjson
 
-from perfaudit._testdb import _sigterm_as_interrupt
 from perfaudit.compare.git import CompareError, Worktree, repo_root, worktrees
 from perfaudit.compare.runner import Child
 from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
 from perfaudit.payload._diff import all_differences
+from perfaudit.scenarios.testdb import _sigterm_as_interrupt
 
 __all__ = ["Comparison", "EndpointResult", "compare"]
 

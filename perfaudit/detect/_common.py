@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from perfaudit.fingerprint import SqlShape, analyze
+from perfaudit.sql.shape import SqlShape, analyze
 
 if TYPE_CHECKING:
     from perfaudit.capture import CallSite, QueryEvent, Recording

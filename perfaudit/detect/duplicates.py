@@ -12,7 +12,7 @@ from perfaudit.conf import app_settings
 from perfaudit.detect import n_plus_one
 from perfaudit.detect._common import Analysis, fmt_ms, fmt_share, params_key
 from perfaudit.detect.finding import Finding
-from perfaudit.fingerprint import SqlShape
+from perfaudit.sql.shape import SqlShape
 
 __all__ = ["detect"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from perfaudit.capture import Recording
 from perfaudit.detect._common import Analysis, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
-from perfaudit.fingerprint import Aggregate, SqlShape
+from perfaudit.sql.shape import Aggregate, SqlShape
 
 __all__ = ["detect"]
 

@@ -18,7 +18,7 @@ from perfaudit.conf import app_settings
 from perfaudit.detect._common import Analysis, fmt_ms, fmt_site, fmt_source, params_key
 from perfaudit.detect.finding import Finding
 from perfaudit.detect.schema import Relation
-from perfaudit.fingerprint import SqlShape
+from perfaudit.sql.shape import SqlShape
 
 if TYPE_CHECKING:
     from django.db.models import Model

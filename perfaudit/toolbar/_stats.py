@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from perfaudit import detect
-from perfaudit._record import ORJSON_OPTIONS, param_default
-from perfaudit.budgets import budget_for, check_budget
 from perfaudit.capture import Recording
-from perfaudit.fingerprint import analyze
-from perfaudit.messages import group_by_shape
+from perfaudit.detect.budgets import budget_for, check_budget
 from perfaudit.payload import digest
+from perfaudit.sql.shape import analyze
+from perfaudit.testing.messages import group_by_shape
+from perfaudit.web.record import ORJSON_OPTIONS, param_default
 
 if TYPE_CHECKING:
     from django.http.response import HttpResponseBase

@@ -80,7 +80,7 @@ class PerfAuditPanel(Panel):
             self.record_stats({"error": "perfaudit did not record this request."})
             return
         try:
-            from perfaudit.middleware import view_name
+            from perfaudit.web.middleware import view_name
 
             recording = without_tables(recording, _toolbar_tables())
             stats = build_stats(recording, response, view=view_name(request))

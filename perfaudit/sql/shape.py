@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 from typing import Final, NamedTuple
 
-from perfaudit.sqlclauses import Aggregate, extract
-from perfaudit.sqltokens import KW, render, tokenize
+from perfaudit.sql.clauses import Aggregate, extract
+from perfaudit.sql.tokens import KW, render, tokenize
 
 __all__ = ["Aggregate", "SqlShape", "analyze", "fingerprint"]
 

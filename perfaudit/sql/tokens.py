@@ -1,7 +1,7 @@
 """SQL tokenizer: one regular expression, one pass, value lists collapsed.
 
 The token stream is the common input of the fingerprint (``render``) and of
-clause extraction (:mod:`perfaudit.sqlclauses`). Tokens are normalised as they
+clause extraction (:mod:`perfaudit.sql.clauses`). Tokens are normalised as they
 are read: literals and placeholders become ``?``, quoted identifiers lose their
 quotes, keywords are upper-cased and other bare words lower-cased. Pure
 functions, no Django import.

@@ -49,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "no_n_plus_one: fail when the test body has an N+1 (perfaudit)."
     )
     if config.getoption("perfaudit_update", default=False):
-        from perfaudit.snapshots import set_update
+        from perfaudit.testing.snapshots import set_update
 
         set_update(True)
 
@@ -61,8 +61,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if max_queries is None and no_n_plus_one is None:
         return (yield)
 
-    from perfaudit import assertions
     from perfaudit.capture import record
+    from perfaudit.testing import assertions
 
     using: Any = "default"
     limit: int | None = None
@@ -106,14 +106,14 @@ class PerfAuditFixture:
     def assert_max_queries(
         self, num: int, *, using: str | Iterable[str] = "default"
     ) -> AbstractContextManager[Recording]:
-        from perfaudit.assertions import assert_max_queries
+        from perfaudit.testing.assertions import assert_max_queries
 
         return assert_max_queries(num, using=using)
 
     def assert_no_findings(
         self, recording: Recording, *, kinds: Iterable[str] | None = None
     ) -> None:
-        from perfaudit.assertions import assert_no_findings
+        from perfaudit.testing.assertions import assert_no_findings
 
         assert_no_findings(recording, kinds=kinds)
 
@@ -128,19 +128,19 @@ class PerfAuditFixture:
         sizes: Sequence[int] = (2, 10),
         using: str | Iterable[str] = "default",
     ) -> list[Recording]:
-        from perfaudit.assertions import assert_queries_do_not_scale
+        from perfaudit.testing.assertions import assert_queries_do_not_scale
 
         return assert_queries_do_not_scale(build, run, sizes=sizes, using=using)
 
     def assert_within_budget(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        from perfaudit.assertions import assert_within_budget
+        from perfaudit.testing.assertions import assert_within_budget
 
         return assert_within_budget(func, *args, **kwargs)
 
     def assert_payload_hash(
         self, response: object, expected: str, *, ignore: str | Iterable[str] = ()
     ) -> None:
-        from perfaudit.assertions import assert_payload_hash
+        from perfaudit.testing.assertions import assert_payload_hash
 
         assert_payload_hash(response, expected, ignore=ignore)
 
@@ -153,7 +153,7 @@ class PerfAuditFixture:
         ignore: str | Iterable[str] = (),
     ) -> None:
         """Compare with (or create) the snapshot ``name`` (default: the test's name)."""
-        from perfaudit.assertions import assert_payload_unchanged
+        from perfaudit.testing.assertions import assert_payload_unchanged
 
         assert_payload_unchanged(
             self.test_file,

@@ -1,7 +1,7 @@
 """The test assertions, framework-neutral: they raise ``AssertionError``.
 
 ``perfaudit.testing.PerfAuditTestMixin`` (unittest style) and
-``perfaudit.pytest_plugin`` (fixtures and markers) are thin wrappers over
+``perfaudit.testing.pytest_plugin`` (fixtures and markers) are thin wrappers over
 these functions, so both styles fail with the same messages.
 """
 
@@ -14,12 +14,12 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from perfaudit.budgets import budget_for, check_budget
 from perfaudit.capture import Recording, record
 from perfaudit.detect import run as run_detectors
-from perfaudit.messages import describe, findings_text, group_by_shape
+from perfaudit.detect.budgets import budget_for, check_budget
 from perfaudit.payload import payload_hash
-from perfaudit.snapshots import check_payload_snapshot
+from perfaudit.testing.messages import describe, findings_text, group_by_shape
+from perfaudit.testing.snapshots import check_payload_snapshot
 
 __all__ = [
     "assert_max_queries",

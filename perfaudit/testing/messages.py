@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from perfaudit.fingerprint import analyze
+from perfaudit.sql.shape import analyze
 
 if TYPE_CHECKING:
     from perfaudit.capture import CallSite, Recording

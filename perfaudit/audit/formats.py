@@ -1,6 +1,6 @@
 """The audit report as text (terminal), Markdown (pull requests) and JSON (machines).
 
-All three render the same :class:`perfaudit._audit.AuditResult`; JSON is its
+All three render the same :class:`perfaudit.audit.engine.AuditResult`; JSON is its
 ``to_dict()``, the document ``compare`` reads.
 """
 
@@ -14,7 +14,7 @@ from typing import Final
 
 from django.core.management.color import Style
 
-from perfaudit._audit import AuditResult, RequestResult
+from perfaudit.audit.engine import AuditResult, RequestResult
 
 __all__ = ["FORMATS", "render"]
 

@@ -1,7 +1,7 @@
 """Run scenarios and collect what the audit reports: one data set, three formats.
 
 :func:`run` expects the databases to be throwaway test databases already
-(``perfaudit._testdb``); ``manage.py perfaudit audit`` sets that up. For each
+(``perfaudit.scenarios.testdb``); ``manage.py perfaudit audit`` sets that up. For each
 scenario it empties the databases (``flush``, sequences reset, so ids are the
 same whichever scenarios run before), runs the set-up function in one
 transaction (then ``ANALYZE`` on PostgreSQL), then makes each request with
@@ -32,9 +32,9 @@ from django.urls import get_resolver
 
 import perfaudit
 from perfaudit import detect
-from perfaudit.budgets import Violation, check_budget
 from perfaudit.capture import record
 from perfaudit.detect import Finding
+from perfaudit.detect.budgets import Violation, check_budget
 from perfaudit.payload import PayloadDigest, digest, first_difference
 from perfaudit.scenarios import SAFE_METHODS, Request, Scenario
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-from perfaudit import assertions
 from perfaudit.capture import Recording, record
+from perfaudit.testing import assertions
 
 __all__ = ["PerfAuditTestMixin"]
 

@@ -1,25 +1,4 @@
-"""Scenarios: what ``manage.py perfaudit audit`` (and ``compare``) requests.
-
-A scenario is a name, a set-up function that creates the data it needs (run
-once, in a fresh throwaway test database) and the requests to make::
-
-    from perfaudit.scenarios import Request, scenario
-
-    @scenario(
-        "event-list",
-        requests=[Request("GET", "/api/events/", query={"tag": "jazz"})],
-    )
-    def event_list() -> None:
-        EventFactory.create_batch(30)
-
-Scenarios are declared in the modules listed in ``PERFAUDIT["SCENARIOS"]``;
-:func:`load` imports them. The set-up function may return a mapping whose
-values fill ``{name}`` placeholders in the paths and query values of its
-requests (``Request("GET", "/api/events/{slug}/")``), for ids only known once
-the data exists. Declaration mistakes (a duplicate name, an unknown HTTP
-method, a relative path) raise :class:`ScenarioError` at import time, and
-``manage.py check`` reports them (``perfaudit.E010``-``E011``, ``W010``).
-"""
+"""The scenario registry: ``@scenario``, :class:`Request`, :func:`load`."""
 
 from __future__ import annotations
 
@@ -368,7 +347,3 @@ def load(
     for path in paths:
         import_scenario_module(path)
     return declared_in(paths, source=source)
-
-
-# Registers the scenario system checks (perfaudit.E010, E011, W010).
-from perfaudit import scenario_checks  # noqa: E402, F401

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from perfaudit.fingerprint import analyze
+from perfaudit.sql.shape import analyze
 
 if TYPE_CHECKING:
-    from perfaudit.budgets import Violation
     from perfaudit.capture import CallSite, QueryEvent, Recording
     from perfaudit.detect import Finding
+    from perfaudit.detect.budgets import Violation
 
 __all__ = [
     "FORMAT_VERSION",

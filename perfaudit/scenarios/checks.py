@@ -27,7 +27,7 @@ def check_scenarios(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Import every module of ``PERFAUDIT["SCENARIOS"]`` and report what fails."""
-    from perfaudit.scenarios import ScenarioError, declared_in, import_scenario_module
+    from perfaudit.scenarios.registry import ScenarioError, declared_in, import_scenario_module
 
     messages: list[CheckMessage] = []
     for path in app_settings.SCENARIOS:

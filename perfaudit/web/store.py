@@ -1,7 +1,7 @@
 """Per-view aggregates of the requests the middleware records, in process memory.
 
 The middleware summarises each recorded request once (a
-:class:`~perfaudit._record.RequestRecord`) and adds it to the process-wide
+:class:`~perfaudit.web.record.RequestRecord`) and adds it to the process-wide
 :class:`Store` (:func:`get_store`), then, when ``JSONL_PATH`` is set, appends
 it to the JSONL file (:func:`write_jsonl`) that ``manage.py perfaudit report``
 reads.
@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from perfaudit._jsonl import jsonl_line, write_jsonl
-from perfaudit._record import FORMAT_VERSION, RequestRecord, ShapeSummary, summarise
 from perfaudit.conf import app_settings
+from perfaudit.web.jsonl import jsonl_line, write_jsonl
+from perfaudit.web.record import FORMAT_VERSION, RequestRecord, ShapeSummary, summarise
 
 __all__ = [
     "FORMAT_VERSION",

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from perfaudit._record import FORMAT_VERSION, ORJSON_OPTIONS, RequestRecord, param_default
+from perfaudit.web.record import FORMAT_VERSION, ORJSON_OPTIONS, RequestRecord, param_default
 
 __all__ = ["JsonlError", "jsonl_line", "read_jsonl", "write_jsonl"]
 

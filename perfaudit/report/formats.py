@@ -15,8 +15,8 @@ from typing import Any, Final
 import orjson
 from django.core.management.base import BaseCommand
 
-from perfaudit._inventory import Inventory, ShapeHotspot
-from perfaudit.cli._explain import Explained
+from perfaudit.report.explain import Explained
+from perfaudit.report.inventory import Inventory, ShapeHotspot
 
 __all__ = ["render_json", "render_markdown", "render_text"]
 

@@ -1,4 +1,4 @@
-"""Clause extraction over the token stream of :mod:`perfaudit.sqltokens`.
+"""Clause extraction over the token stream of :mod:`perfaudit.sql.tokens`.
 
 Reads just enough structure for the detectors, so that nothing downstream
 parses SQL again: the tables read and written, and, for the *main* statement
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from perfaudit.sqltokens import IDENT, KW
+from perfaudit.sql.tokens import IDENT, KW
 
 __all__ = ["Aggregate", "Clauses", "extract"]
 

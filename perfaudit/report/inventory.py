@@ -1,6 +1,6 @@
 """The hotspot inventory: JSONL request lines aggregated by query shape and by view.
 
-The read side of :mod:`perfaudit.store`'s JSONL sink, kept apart from the
+The read side of :mod:`perfaudit.web.store`'s JSONL sink, kept apart from the
 request cycle: it only parses lines and adds numbers up, so ``report`` can run
 it on a file copied from a server, and tests can feed it hand-written lines.
 
@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from perfaudit._jsonl import read_jsonl
-from perfaudit.store import percentile
+from perfaudit.web.jsonl import read_jsonl
+from perfaudit.web.store import percentile
 
 __all__ = [
     "FindingSummary",
@@ -189,7 +189,7 @@ def build_inventory(lines: Iterable[Mapping[str, Any]], source: str | None = Non
 
 
 def load_inventory(path: str | os.PathLike[str]) -> Inventory:
-    """Read and aggregate a JSONL file; :class:`~perfaudit._jsonl.JsonlError` when it cannot."""
+    """Read and aggregate a JSONL file; :class:`~perfaudit.web.jsonl.JsonlError` when it cannot."""
     return build_inventory((line for _, line in read_jsonl(path)), os.fspath(path))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 from django.db import DatabaseError, connections, transaction
 
-from perfaudit._inventory import ShapeHotspot
+from perfaudit.report.inventory import ShapeHotspot
 
 __all__ = ["ExplainUnavailable", "Explained", "check_database", "explain_shapes"]
 

@@ -1,0 +1,1 @@
+"""The engine behind ``manage.py perfaudit audit`` and its output formats."""

@@ -1,0 +1,308 @@
+"""``PerfAuditMiddleware``: record each request's queries and report on them.
+
+::
+
+    MIDDLEWARE = ["perfaudit.middleware.PerfAuditMiddleware", ...]  # near the top
+
+Per recorded request, after the response is produced: the detectors run, the
+view's budget is checked, the request is logged on the ``perfaudit`` logger,
+added to the in-process store (and the JSONL file when configured), and, when
+``settings.DEBUG`` is on or ``PERFAUDIT["HEADERS"]`` is set, timing headers are
+added to the response. See docs/middleware.md.
+
+Two promises shape the code:
+
+* It never turns a working request into a failing one. The view's own
+  exception propagates unchanged (the recording is closed on the way out);
+  an error in perfaudit's bookkeeping is logged and the response returned as
+  it was. The one deliberate exception is :class:`BudgetExceeded`, raised only
+  when the user asked for it with ``PERFAUDIT["RAISE"]``.
+* Nothing recorded leaves the process unless asked: headers need DEBUG or
+  ``HEADERS``; the JSONL file needs ``JSONL_PATH`` (and parameter values
+  ``JSONL_PARAMS``). Log lines carry findings, which never hold parameter values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from perfaudit import capture, detect
+from perfaudit.conf import app_settings
+from perfaudit.detect.budgets import Violation, check_budget
+from perfaudit.web.store import RequestRecord, get_store, sampled, summarise, write_jsonl
+
+if TYPE_CHECKING:
+    from perfaudit.capture import Recorder, Recording
+
+__all__ = [
+    "PAYLOAD_HEADER",
+    "QUERIES_HEADER",
+    "SERVER_TIMING_HEADER",
+    "BudgetExceeded",
+    "PerfAuditMiddleware",
+    "view_name",
+]
+
+logger = logging.getLogger("perfaudit")
+
+SERVER_TIMING_HEADER: Final = "Server-Timing"
+QUERIES_HEADER: Final = "X-PerfAudit-Queries"
+PAYLOAD_HEADER: Final = "X-PerfAudit-Payload"
+
+# Findings spelled out in one log line; the rest are counted ("+2 more").
+_LOGGED_FINDINGS: Final = 5
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+
+class BudgetExceeded(Exception):
+    """A view ran more queries or DB time than ``PERFAUDIT["BUDGETS"]`` allows.
+
+    Raised by the middleware only when ``PERFAUDIT["RAISE"]`` is on (meant for
+    development servers and test runs); otherwise violations are logged at
+    WARNING. ``violations`` lists every limit exceeded.
+    """
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = tuple(violations)
+        super().__init__(
+            "; ".join(str(v) for v in self.violations)
+            + ". Make the view cheaper or raise its budget; set PERFAUDIT['RAISE'] = False "
+            "to log budget violations instead of raising."
+        )
+
+
+def view_name(request: HttpRequest) -> str:
+    """The name a request is aggregated under.
+
+    ``resolver_match.view_name`` (``namespace:name``, or the view's dotted
+    path when the URL pattern has no name), else the route pattern, else the
+    path (a URL that resolved to no view, e.g. a 404).
+    """
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return str(match.view_name or match.route or request.path)
+    return request.path
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """The settings one request's reporting needs, read once."""
+
+    headers: bool
+    raise_: bool
+    payload_hash: bool
+    jsonl_path: str | None
+    jsonl_params: bool
+    sample_rate: float
+
+    @classmethod
+    def read(cls) -> _Options:
+        debug = bool(settings.DEBUG)
+        return cls(
+            headers=debug or app_settings.HEADERS,
+            raise_=app_settings.RAISE,
+            payload_hash=app_settings.PAYLOAD_HASH,
+            jsonl_path=app_settings.JSONL_PATH,
+            jsonl_params=app_settings.JSONL_PARAMS,
+            sample_rate=1.0 if debug else app_settings.SAMPLE_RATE,
+        )
+
+
+class PerfAuditMiddleware:
+    """Record every (sampled) request and report its queries, findings and budget.
+
+    Works under WSGI and ASGI without an extra thread hop: Django hands it a
+    synchronous or an asynchronous ``get_response`` and it follows suit.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            # Tell Django this instance is a coroutine function, so it awaits
+            # __call__'s result instead of wrapping us in async_to_sync.
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.async_mode:
+            return self.__acall__(request)
+        get_response = cast(GetResponse, self.get_response)
+        started = _start()
+        if started is None:
+            return get_response(request)
+        recorder, recording = started
+        try:
+            response = get_response(request)
+        finally:
+            # Also when the view raises: the context variable is reset and
+            # the exception propagates untouched.
+            _stop(recorder)
+        return _finish(request, response, recording)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        get_response = cast(AsyncGetResponse, self.get_response)
+        started = _start()
+        if started is None:
+            return await get_response(request)
+        recorder, recording = started
+        # The recording lives in this task's context; sync_to_async (the async
+        # ORM, sync views) copies that context, so their queries land here.
+        try:
+            response = await get_response(request)
+        finally:
+            _stop(recorder)
+        return _finish(request, response, recording)
+
+
+def _start() -> tuple[Recorder, Recording] | None:
+    """An entered recorder and its recording, or ``None`` when the request is not sampled."""
+    try:
+        debug = bool(settings.DEBUG)
+        if not sampled(debug=debug, rate=1.0 if debug else app_settings.SAMPLE_RATE):
+            return None
+        recorder = capture.record()
+        recording = recorder.__enter__()
+    except Exception:
+        logger.exception("perfaudit: could not start recording; the request runs unrecorded")
+        return None
+    return recorder, recording
+
+
+def _stop(recorder: Recorder) -> None:
+    try:
+        recorder.__exit__(None, None, None)
+    except Exception:  # pragma: no cover - defensive: __exit__ only resets a contextvar
+        logger.exception("perfaudit: could not stop recording")
+
+
+def _finish(
+    request: HttpRequest, response: HttpResponseBase, recording: Recording
+) -> HttpResponseBase:
+    try:
+        options = _Options.read()
+        violations = _report(request, response, recording, options)
+    except Exception:
+        logger.exception(
+            "perfaudit: reporting on %s %s failed; the response is returned unchanged",
+            request.method,
+            request.path,
+        )
+        return response
+    if violations and options.raise_:
+        raise BudgetExceeded(violations)
+    return response
+
+
+def _report(
+    request: HttpRequest, response: HttpResponseBase, recording: Recording, options: _Options
+) -> tuple[Violation, ...]:
+    """Detect, check, store, log; set headers last, so a failure leaves the response as is."""
+    view = view_name(request)
+    findings = detect.run(recording)
+    violations = check_budget(view, recording)
+    payload = _payload_hash(response) if options.payload_hash else None
+    keep_params = options.jsonl_params and options.jsonl_path is not None
+    record = summarise(
+        recording,
+        view=view,
+        method=request.method or "",
+        path=request.path,
+        status=response.status_code,
+        findings=findings,
+        violations=violations,
+        payload=payload,
+        sample_rate=options.sample_rate,
+        keep_params=keep_params,
+    )
+    get_store().add(record)
+    if options.jsonl_path is not None:
+        write_jsonl(options.jsonl_path, record, params=options.jsonl_params)
+    _log(record)
+    if options.headers:
+        _set_headers(response, record)
+    return record.violations
+
+
+def _payload_hash(response: HttpResponseBase) -> str | None:
+    """The canonical payload hash, or ``None`` for a streaming or unhashable response."""
+    if getattr(response, "streaming", False):
+        return None  # never touch streaming_content: the client has not read it yet
+    try:
+        from perfaudit.payload import digest
+
+        return digest(response).canonical
+    except Exception:
+        logger.exception("perfaudit: could not hash the payload of %s", type(response).__name__)
+        return None
+
+
+def _set_headers(response: HttpResponseBase, record: RequestRecord) -> None:
+    timing = (
+        f'db;dur={record.db_ms:.2f};desc="{_plural(record.queries, "query", "queries")}", '
+        f"app;dur={record.total_ms:.2f}"
+    )
+    existing = response.headers.get(SERVER_TIMING_HEADER)
+    response.headers[SERVER_TIMING_HEADER] = f"{existing}, {timing}" if existing else timing
+    response.headers[QUERIES_HEADER] = str(record.queries)
+    if record.payload is not None:
+        response.headers[PAYLOAD_HEADER] = record.payload
+
+
+def _log(record: RequestRecord) -> None:
+    """One line per request (INFO with findings or violations, DEBUG otherwise),
+    plus a WARNING line for budget violations."""
+    level = logging.INFO if record.findings or record.violations else logging.DEBUG
+    if logger.isEnabledFor(level):
+        logger.log(level, "%s", _summary_line(record), extra={"perfaudit": _extra(record)})
+    if record.violations:
+        logger.warning(
+            "perfaudit: %s %s (%s) over budget: %s",
+            record.method,
+            record.path,
+            record.view,
+            "; ".join(str(v) for v in record.violations),
+            extra={"perfaudit": _extra(record)},
+        )
+
+
+def _summary_line(record: RequestRecord) -> str:
+    line = (
+        f"perfaudit: {record.method} {record.path} ({record.view}) {record.status}: "
+        f"{_plural(record.queries, 'query', 'queries')}, {record.db_ms:.1f} ms DB, "
+        f"{record.total_ms:.1f} ms total"
+    )
+    if record.findings:
+        shown = [
+            f"[{f.kind}/{f.severity}] {f.suggestion}" for f in record.findings[:_LOGGED_FINDINGS]
+        ]
+        more = len(record.findings) - len(shown)
+        line += "; findings: " + " | ".join(shown) + (f" | +{more} more" if more else "")
+    if record.violations:
+        line += "; " + _plural(len(record.violations), "budget violation", "budget violations")
+    if record.payload is not None:
+        line += f"; payload {record.payload}"
+    return line
+
+
+def _extra(record: RequestRecord) -> dict[str, Any]:
+    """Structured data for JSON log handlers: the record minus its shapes' SQL."""
+    data = record.to_dict(params=False)
+    del data["shapes"]
+    return data
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
