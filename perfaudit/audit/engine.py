@@ -31,10 +31,9 @@ from django.test import Client
 from django.urls import get_resolver
 
 import perfaudit
-from perfaudit import detect
 from perfaudit.capture import record
 from perfaudit.detect import Finding
-from perfaudit.detect.budgets import Violation, check_budget
+from perfaudit.detect.budgets import Violation
 from perfaudit.payload import PayloadDigest, digest, first_difference
 from perfaudit.scenarios import SAFE_METHODS, Request, Scenario
 
@@ -355,9 +354,9 @@ def _run_request(
             result.status = response.status_code
             result.view_name = _view_name(response)
             result.payload = payload
-            result.findings = detect.run(recording)
-            if result.view_name is not None:
-                result.violations = check_budget(result.view_name, recording)
+            analysis = recording.analysis
+            result.findings = analysis.findings
+            result.violations = analysis.violations(result.view_name)
             if not request.accepts(response.status_code):
                 kind = "a server error " if response.status_code >= 500 else ""
                 result.error = (

@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
+from django.core.signals import request_finished, request_started
 from django.db import connections
 from django.db.backends.signals import connection_created
 
@@ -178,6 +179,47 @@ def _on_connection_created(sender: object, connection: BaseDatabaseWrapper, **kw
     setattr(connection, _ESTABLISHED, connection.connection)
 
 
+def _request_label(environ: Any, scope: Any) -> str:
+    # Method and path only: a query string can hold tokens.
+    if isinstance(environ, dict):
+        method, path = environ.get("REQUEST_METHOD", "?"), environ.get("PATH_INFO", "")
+    elif isinstance(scope, dict):
+        method, path = scope.get("method", "?"), scope.get("path", "")
+    else:
+        method, path = "?", ""
+    return f"{method} {path}"
+
+
+def _on_request_started(
+    sender: object, environ: Any = None, scope: Any = None, **kwargs: Any
+) -> None:
+    """Mark where a request starts in the recordings of this context.
+
+    A test body or a scenario making several client requests is one
+    recording; the detectors judge each request on its own.
+    """
+    active = _ACTIVE.get()
+    if active is None:
+        return
+    try:
+        label = _request_label(environ, scope)
+        for rec in active.recordings:
+            rec._mark_request(label)
+    except Exception:  # pragma: no cover - defensive: never break a request
+        logger.debug("perfaudit could not mark a request start", exc_info=True)
+
+
+def _on_request_finished(sender: object, **kwargs: Any) -> None:
+    active = _ACTIVE.get()
+    if active is None:
+        return
+    try:
+        for rec in active.recordings:
+            rec._mark_request(None)
+    except Exception:  # pragma: no cover - defensive
+        logger.debug("perfaudit could not mark a request end", exc_info=True)
+
+
 def install() -> None:
     """Hook perfaudit into every connection of this process (idempotent).
 
@@ -191,6 +233,8 @@ def install() -> None:
                 connection_created.connect(
                     _on_connection_created, dispatch_uid="perfaudit.capture"
                 )
+                request_started.connect(_on_request_started, dispatch_uid="perfaudit.requests")
+                request_finished.connect(_on_request_finished, dispatch_uid="perfaudit.requests")
                 _installed = True
     for connection in connections.all(initialized_only=True):
         _ensure_wrapped(connection)

@@ -19,8 +19,25 @@ from perfaudit.sql.shape import SqlShape, analyze, fingerprint
 
 if TYPE_CHECKING:
     from perfaudit.capture.callsites import _FramePolicy
+    from perfaudit.detect.analysis import Analysis
 
-__all__ = ["CallSite", "QueryEvent", "Recording"]
+__all__ = ["CallSite", "QueryEvent", "Recording", "RequestSpan"]
+
+
+class RequestSpan(NamedTuple):
+    """The queries of one request inside a longer recording.
+
+    ``start``/``stop`` index :attr:`Recording.queries` (``stop`` excluded).
+    ``label`` is ``"GET /path/"``: the method and the path, never the query
+    string. A recording made by the middleware is one request and has no
+    spans; a test body or a scenario that makes several client requests has
+    one span per request.
+    """
+
+    label: str
+    start: int
+    stop: int
+
 
 # (sql, params, many, alias, start, end, error type, _SiteInfo | None)
 _RawEvent = tuple[str, Any, bool, str, float, float, "type[BaseException] | None", Any]
@@ -117,8 +134,15 @@ class Recording:
         overflow: int = 0,
         duration: float | None = None,
         using: Collection[str] | None = None,
+        requests: Iterable[tuple[str, int, int]] = (),
     ) -> None:
         self._events: list[QueryEvent] = list(queries)
+        # Closed request spans; the open one (label, start) while a request runs.
+        self._spans: list[RequestSpan] = [RequestSpan(*span) for span in requests]
+        self._open: tuple[str, int] | None = None
+        self._depth = 0
+        self._analysis: Any = None
+        self._analysed_at = -1
         self._raw: list[_RawEvent] = []
         self.overflow = overflow
         self._duration = duration
@@ -155,6 +179,45 @@ class Recording:
     def db_time(self) -> float:
         """Seconds spent in the kept queries."""
         return sum(event.duration for event in self.queries)
+
+    @property
+    def requests(self) -> list[RequestSpan]:
+        """The requests made inside the block (Django's ``request_started`` /
+        ``request_finished``), in order; empty when the block is itself one request."""
+        spans = list(self._spans)
+        if self._open is not None:  # a request still running
+            spans.append(RequestSpan(self._open[0], self._open[1], len(self._raw)))
+        return spans
+
+    @property
+    def analysis(self) -> Analysis:
+        """The one :class:`~perfaudit.detect.analysis.Analysis` of this recording.
+
+        Built on first access and cached; rebuilt only if queries ran since.
+        Every output (middleware, store, JSONL, test messages, toolbar panel,
+        audit, compare) formats this object, so their numbers agree.
+        """
+        size = len(self)
+        if self._analysis is None or self._analysed_at != size:
+            from perfaudit.detect.analysis import Analysis
+
+            self._analysis = Analysis(self)
+            self._analysed_at = size
+        analysis: Analysis = self._analysis
+        return analysis
+
+    def _mark_request(self, label: str | None) -> None:
+        """Called on ``request_started`` (a label) and ``request_finished`` (``None``)."""
+        position = max(len(self._raw), len(self._events))
+        if label is not None:
+            self._depth += 1
+            if self._depth == 1:
+                self._open = (label, position)
+        elif self._depth > 0:
+            self._depth -= 1
+            if self._depth == 0 and self._open is not None:
+                self._spans.append(RequestSpan(self._open[0], self._open[1], position))
+                self._open = None
 
     def __len__(self) -> int:
         return max(len(self._raw), len(self._events)) + self.overflow

@@ -141,9 +141,7 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
 
     import perfaudit
     from perfaudit.audit.engine import _send
-    from perfaudit.detect import run as detect
     from perfaudit.payload import canonical_bytes, digest
-    from perfaudit.sql.shape import analyze
 
     with _rolled_back(aliases):
         # Logging in writes (session, last_login): inside the rolled-back block.
@@ -155,12 +153,12 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
             started = time.perf_counter()
             response = _send(client, request)
             elapsed = time.perf_counter() - started
+        analysis = recording.analysis
         shapes: dict[str, int] = {}
-        for event in recording.queries:
-            shape = analyze(event.sql)
-            if shape.kind != "transaction":
-                shapes[shape.fingerprint] = shapes.get(shape.fingerprint, 0) + 1
-        findings = detect(recording)
+        for shape in analysis.shapes:
+            if shape.kind != "transaction":  # savepoints: the test client's, not the view's
+                shapes[shape.fingerprint] = shapes.get(shape.fingerprint, 0) + shape.count
+        findings = analysis.findings
         result = digest(response)
         payload = None
         if payloads and result.kind == "json":
@@ -170,21 +168,13 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
         "label": request.label,
         "status": response.status_code,
         "expected": request.accepts(response.status_code),
-        "queries": len(recording),
+        "queries": analysis.query_count,
         "shapes": shapes,
-        "db_ms": recording.db_time * 1000,
+        "db_ms": analysis.db_ms,
         "total_ms": elapsed * 1000,
         "hash": result.canonical,
         "payload_kind": result.kind,
         "payload": payload,
-        "findings": [
-            {
-                "kind": f.kind,
-                "fingerprint": f.fingerprint,
-                "relation": f.relation,
-                "model": f.model,
-                "suggestion": f.suggestion,
-            }
-            for f in findings
-        ],
+        # The same dicts as audit's JSON and the JSONL line: Finding.to_dict().
+        "findings": [f.to_dict() for f in findings],
     }

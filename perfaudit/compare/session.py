@@ -222,8 +222,13 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
     else:
         payload = "different"
 
-    def keys(findings: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(f["kind"], f["relation"] or f["fingerprint"]): f for f in findings}
+    def keys(findings: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+        # Every finding keeps its own key, so the counts here are those of the
+        # analysis (two findings on one relation in two requests stay two).
+        return {
+            (f["kind"], f.get("relation") or "", f["fingerprint"], f.get("request") or ""): f
+            for f in findings
+        }
 
     base_findings, head_findings = keys(warm["base"]["findings"]), keys(warm["head"]["findings"])
     return EndpointResult(

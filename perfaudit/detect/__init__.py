@@ -1,7 +1,11 @@
 """Detectors: pure functions from a recording to findings.
 
 ``run(recording)`` applies them all and returns the findings most expensive
-first. Each detector is also importable on its own
+first. One request is the unit they judge: a recording that spans several
+requests (a test body, a scenario) is split at the request boundaries capture
+recorded, each request (and each stretch of code outside requests) is judged
+on its own, and every finding names its request (:attr:`Finding.request`).
+Each detector is also importable on its own
 (``perfaudit.detect.n_plus_one.detect(recording)``). A failing detector is
 logged on the ``perfaudit`` logger and skipped: detection never breaks the
 request, test or command that asked for it.
@@ -10,13 +14,17 @@ request, test or command that asked for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Final
 
 from perfaudit.capture import Recording
 from perfaudit.detect import count_distinct, duplicates, group_by, n_plus_one, slow
-from perfaudit.detect._common import Analysis
+from perfaudit.detect._common import Evidence
 from perfaudit.detect.finding import KINDS, SEVERITIES, Finding
+
+if TYPE_CHECKING:
+    from perfaudit.detect.analysis import Analysis
 
 __all__ = ["DETECTORS", "KINDS", "SEVERITIES", "Finding", "run"]
 
@@ -24,7 +32,7 @@ logger = logging.getLogger("perfaudit")
 
 #: Detectors by finding kind, in the order they run (N+1 first: duplicates
 #: leave out the queries an N+1 already explains).
-DETECTORS: Final[dict[str, Callable[[Analysis], list[Finding]]]] = {
+DETECTORS: Final[dict[str, Callable[[Evidence], list[Finding]]]] = {
     "n_plus_one": n_plus_one.detect,
     "duplicate": duplicates.detect,
     "count_distinct": count_distinct.detect,
@@ -34,19 +42,50 @@ DETECTORS: Final[dict[str, Callable[[Analysis], list[Finding]]]] = {
 
 
 def run(recording: Recording, *, kinds: Iterable[str] | None = None) -> list[Finding]:
-    """Apply the detectors (all, or those of ``kinds``) to ``recording``."""
+    """Apply the detectors (all, or those of ``kinds``) to ``recording``, request by request.
+
+    Computed afresh on every call (settings may have changed); outputs use
+    ``recording.analysis.findings``, the same computation cached.
+    """
     selected = list(DETECTORS) if kinds is None else list(kinds)
     unknown = sorted(set(selected) - set(DETECTORS))
     if unknown:
         raise ValueError(f"Unknown finding kinds {unknown}; valid kinds are {list(DETECTORS)}.")
-    analysis = Analysis(recording)
+    return _run(recording, recording.requests, set(selected))
+
+
+def run_units(analysis: Analysis) -> list[Finding]:
+    """Every detector over every unit of ``analysis`` (what ``Analysis.findings`` holds)."""
+    return _run(analysis.recording, analysis.recording.requests, set(DETECTORS))
+
+
+def _run(
+    recording: Recording, spans: Sequence[tuple[str, int, int]], selected: set[str]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if not spans:
+        findings = _detect(Evidence(recording), selected)
+    else:
+        from perfaudit.detect.analysis import _units
+
+        events = recording.queries
+        for unit in _units(spans, len(events)):
+            if unit.stop == unit.start:
+                continue
+            part = Recording(events[unit.start : unit.stop], duration=recording.duration)
+            found = _detect(Evidence(part), selected)
+            findings.extend(replace(f, request=unit.label) for f in found)
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+def _detect(evidence: Evidence, selected: set[str]) -> list[Finding]:
     findings: list[Finding] = []
     for kind, detector in DETECTORS.items():
         if kind not in selected:
             continue
         try:
-            findings.extend(detector(analysis))
+            findings.extend(detector(evidence))
         except Exception:
-            logger.exception("perfaudit: the %s detector failed; its findings are skipped", kind)
-    findings.sort(key=Finding.sort_key)
+            logger.exception("the %s detector failed; its findings are skipped", kind)
     return findings

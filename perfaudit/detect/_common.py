@@ -11,11 +11,13 @@ if TYPE_CHECKING:
     from perfaudit.capture import CallSite, QueryEvent, Recording
     from perfaudit.detect.schema import Schema
 
-__all__ = ["Analysis", "fmt_ms", "fmt_share", "fmt_site", "fmt_source", "params_key"]
+__all__ = ["Evidence", "fmt_ms", "fmt_share", "fmt_site", "fmt_source", "params_key"]
 
 
-class Analysis:
-    """A recording with each event's shape computed once, shared by all detectors."""
+class Evidence:
+    """What the detectors look at: one unit's events, each event's shape computed
+    once, shared by every detector (the public :class:`~perfaudit.detect.analysis.Analysis`
+    is built on top of them)."""
 
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
@@ -36,8 +38,8 @@ class Analysis:
         self.claimed: set[int] | None = None
 
     @classmethod
-    def of(cls, source: Recording | Analysis) -> Analysis:
-        return source if isinstance(source, Analysis) else cls(source)
+    def of(cls, source: Recording | Evidence) -> Evidence:
+        return source if isinstance(source, Evidence) else cls(source)
 
     @property
     def schema(self) -> Schema:

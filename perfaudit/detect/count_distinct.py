@@ -12,15 +12,15 @@ is not reported: it is the cheap form.
 from __future__ import annotations
 
 from perfaudit.capture import Recording
-from perfaudit.detect._common import Analysis, fmt_ms, fmt_share
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
 from perfaudit.sql.shape import SqlShape
 
 __all__ = ["detect"]
 
 
-def detect(source: Recording | Analysis) -> list[Finding]:
-    analysis = Analysis.of(source)
+def detect(source: Recording | Evidence) -> list[Finding]:
+    analysis = Evidence.of(source)
     by_shape: dict[tuple[str, int], list[int]] = {}
     for i in analysis.matching(_counts_over_distinct):
         key = (analysis.events[i].alias, analysis.shape_index[i])
@@ -41,7 +41,7 @@ def _counts_over_distinct(shape: SqlShape) -> bool:
     )
 
 
-def _finding(analysis: Analysis, indices: list[int]) -> Finding:
+def _finding(analysis: Evidence, indices: list[int]) -> Finding:
     event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
     table = shape.tables[0] if shape.tables else None
     joined = [t for t in shape.tables[1:] if t != table]
@@ -93,7 +93,7 @@ def _finding(analysis: Analysis, indices: list[int]) -> Finding:
     )
 
 
-def _exists_rewrite(analysis: Analysis, table: str | None, joined: list[str]) -> str:
+def _exists_rewrite(analysis: Evidence, table: str | None, joined: list[str]) -> str:
     """``Exists(...)`` over the first joined relation the schema can name."""
     model = analysis.schema.model(table)
     if model is None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
 from perfaudit.detect import n_plus_one
-from perfaudit.detect._common import Analysis, fmt_ms, fmt_share, params_key
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_share, params_key
 from perfaudit.detect.finding import Finding
 from perfaudit.sql.shape import SqlShape
 
 __all__ = ["detect"]
 
 
-def detect(source: Recording | Analysis, *, min_repeats: int | None = None) -> list[Finding]:
-    analysis = Analysis.of(source)
+def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> list[Finding]:
+    analysis = Evidence.of(source)
     if min_repeats is None:
         min_repeats = app_settings.DUPLICATE_MIN_REPEATS
     claimed = analysis.claimed
@@ -50,7 +50,7 @@ def _is_read(shape: SqlShape) -> bool:
     return shape.kind == "select"
 
 
-def _finding(analysis: Analysis, indices: list[int]) -> Finding:
+def _finding(analysis: Evidence, indices: list[int]) -> Finding:
     event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
     total = analysis.total(indices)
     sites = analysis.sites(indices)

@@ -26,7 +26,9 @@ class Finding:
     involved when the schema tells (``"testapp.Book"``, ``"Book.author"``);
     ``fix`` is the code-level change (``'select_related("author")'``) and
     ``suggestion`` the sentence for people. ``sql`` is one example statement,
-    with placeholders, never parameter values.
+    with placeholders, never parameter values. ``request`` is the request the
+    queries ran in (``"GET /api/events/"``) when the recording spans several,
+    ``None`` otherwise (and for code outside any request).
     """
 
     kind: str
@@ -43,6 +45,7 @@ class Finding:
     fix: str | None = None
     share: float = 0.0
     callsites: tuple[CallSite, ...] = ()
+    request: str | None = None
 
     @property
     def total_ms(self) -> float:
@@ -75,6 +78,7 @@ class Finding:
             "relation": self.relation,
             "fix": self.fix,
             "suggestion": self.suggestion,
+            "request": self.request,
         }
 
 

@@ -13,15 +13,15 @@ is not reported.
 from __future__ import annotations
 
 from perfaudit.capture import Recording
-from perfaudit.detect._common import Analysis, fmt_ms, fmt_share
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
 from perfaudit.sql.shape import Aggregate, SqlShape
 
 __all__ = ["detect"]
 
 
-def detect(source: Recording | Analysis) -> list[Finding]:
-    analysis = Analysis.of(source)
+def detect(source: Recording | Evidence) -> list[Finding]:
+    analysis = Evidence.of(source)
     schema = analysis.schema
 
     def joined_aggregate(shape: SqlShape) -> Aggregate | None:
@@ -47,7 +47,7 @@ def detect(source: Recording | Analysis) -> list[Finding]:
     return findings
 
 
-def _finding(analysis: Analysis, indices: list[int], aggregate: Aggregate) -> Finding:
+def _finding(analysis: Evidence, indices: list[int], aggregate: Aggregate) -> Finding:
     event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
     main = shape.main_tables[0]
     model = analysis.schema.model(main)
@@ -81,7 +81,7 @@ def _finding(analysis: Analysis, indices: list[int], aggregate: Aggregate) -> Fi
     )
 
 
-def _subquery(analysis: Analysis, main: str, aggregate: Aggregate) -> str:
+def _subquery(analysis: Evidence, main: str, aggregate: Aggregate) -> str:
     table, _, column = aggregate.column.rpartition(".")
     parent = analysis.schema.model(main)
     counted = analysis.schema.model(table)

@@ -15,7 +15,7 @@ import django
 
 from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
-from perfaudit.detect._common import Analysis, fmt_ms, fmt_site, fmt_source, params_key
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_site, fmt_source, params_key
 from perfaudit.detect.finding import Finding
 from perfaudit.detect.schema import Relation
 from perfaudit.sql.shape import SqlShape
@@ -35,7 +35,7 @@ def _candidate(shape: SqlShape) -> bool:
     return shape.filters[0].rpartition(".")[0] in shape.main_tables
 
 
-def groups(analysis: Analysis, min_repeats: int) -> list[list[int]]:
+def groups(analysis: Evidence, min_repeats: int) -> list[list[int]]:
     """Event indices of each N+1 group, in order of first occurrence."""
     candidates: dict[tuple[object, ...], list[int]] = {}
     events, shape_index = analysis.events, analysis.shape_index
@@ -62,8 +62,8 @@ def _same_params_every_time(params: list[object]) -> bool:
     return all(params_key(p) == first for p in params[1:])
 
 
-def detect(source: Recording | Analysis, *, min_repeats: int | None = None) -> list[Finding]:
-    analysis = Analysis.of(source)
+def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> list[Finding]:
+    analysis = Evidence.of(source)
     if min_repeats is None:
         min_repeats = app_settings.N_PLUS_ONE_MIN_REPEATS
     found = groups(analysis, min_repeats)
@@ -71,7 +71,7 @@ def detect(source: Recording | Analysis, *, min_repeats: int | None = None) -> l
     return [_finding(analysis, indices) for indices in found]
 
 
-def _finding(analysis: Analysis, indices: list[int]) -> Finding:
+def _finding(analysis: Evidence, indices: list[int]) -> Finding:
     first = indices[0]
     event, shape = analysis.events[first], analysis.shapes[first]
     table, _, column = shape.filters[0].rpartition(".")
@@ -176,7 +176,7 @@ def _fk_name(model: type[Model], relation: Relation) -> str:
     return fallback
 
 
-def _recent_tables(analysis: Analysis, before: int) -> list[str]:
+def _recent_tables(analysis: Evidence, before: int) -> list[str]:
     """Tables read by the queries before ``before``, most recent first."""
     tables: list[str] = []
     for i in range(before - 1, -1, -1):
@@ -186,7 +186,7 @@ def _recent_tables(analysis: Analysis, before: int) -> list[str]:
     return tables
 
 
-def _loaded_at(analysis: Analysis, before: int, relation: Relation) -> str:
+def _loaded_at(analysis: Evidence, before: int, relation: Relation) -> str:
     """Where the queryset of the parent rows was evaluated: " (evaluated at x.py:12)"."""
     source_table = relation.source._meta.db_table
     for i in range(before - 1, -1, -1):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
-from perfaudit.detect._common import Analysis, fmt_ms, fmt_share
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
 
 __all__ = ["detect"]
 
 
-def detect(source: Recording | Analysis, *, threshold_ms: float | None = None) -> list[Finding]:
-    analysis = Analysis.of(source)
+def detect(source: Recording | Evidence, *, threshold_ms: float | None = None) -> list[Finding]:
+    analysis = Evidence.of(source)
     if threshold_ms is None:
         threshold_ms = app_settings.SLOW_QUERY_MS
     threshold = threshold_ms / 1000.0

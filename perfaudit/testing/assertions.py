@@ -15,10 +15,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from perfaudit.capture import Recording, record
-from perfaudit.detect import run as run_detectors
-from perfaudit.detect.budgets import budget_for, check_budget
+from perfaudit.detect.budgets import budget_for
 from perfaudit.payload import payload_hash
-from perfaudit.testing.messages import describe, findings_text, group_by_shape
+from perfaudit.testing.messages import describe, findings_text
 from perfaudit.testing.snapshots import check_payload_snapshot
 
 __all__ = [
@@ -51,7 +50,7 @@ def check_max_queries(limit: int, recording: Recording, using: str | Iterable[st
     """Fail when ``recording`` ran more than ``limit`` queries."""
     if len(recording) <= limit:
         return
-    findings = run_detectors(recording)
+    findings = recording.analysis.findings
     hint = (
         "Fix the findings above, or raise the limit if the extra queries are intended."
         if findings
@@ -76,7 +75,7 @@ def assert_max_queries(
 
 def assert_no_findings(recording: Recording, *, kinds: Iterable[str] | None = None) -> None:
     """Fail listing each finding (of ``kinds``, default all) with its suggestion."""
-    findings = run_detectors(recording, kinds=kinds)
+    findings = recording.analysis.findings_of(kinds)
     if not findings:
         return
     what = ", ".join(sorted({f.kind for f in findings}))
@@ -118,11 +117,11 @@ def assert_queries_do_not_scale(
         recordings.append(recording)
 
     first, last = recordings[0], recordings[-1]
-    before = {g.fingerprint: g.count for g in group_by_shape(first)}
+    before = {(s.fingerprint, s.alias): s.count for s in first.analysis.shapes}
     grown = [
-        (group.fingerprint, before.get(group.fingerprint, 0), group.count)
-        for group in group_by_shape(last)
-        if group.count > before.get(group.fingerprint, 0)
+        (shape.fingerprint, before.get((shape.fingerprint, shape.alias), 0), shape.count)
+        for shape in last.analysis.shapes
+        if shape.count > before.get((shape.fingerprint, shape.alias), 0)
     ]
     if not grown:
         return recordings
@@ -130,7 +129,7 @@ def assert_queries_do_not_scale(
     lines = [f"Query count grows with the data: {counts}.", "", "Shapes that grew:"]
     for fingerprint, small, large in grown:
         lines.append(f"  {small} → {large} (+{large - small})  {fingerprint}")
-    findings = run_detectors(last)
+    findings = last.analysis.findings
     raise AssertionError(
         describe(
             "\n".join(lines),
@@ -157,11 +156,13 @@ def assert_within_budget(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
             f'No budget for view {view_name!r} in PERFAUDIT["BUDGETS"]; add one, e.g. '
             f'PERFAUDIT = {{"BUDGETS": {{"{view_name}": {{"queries": {len(recording)}}}}}}}.'
         )
-    violations = check_budget(view_name, recording)
+    violations = recording.analysis.violations(view_name)
     if violations:
         headline = "\n".join(str(v) for v in violations)
         raise AssertionError(
-            describe(headline, recording, run_detectors(recording), hint="Fix the findings above.")
+            describe(
+                headline, recording, recording.analysis.findings, hint="Fix the findings above."
+            )
         )
     return response
 

@@ -2,23 +2,21 @@
 
 Shared by the unittest mixin, the pytest plugin and any consumer that needs a
 human summary of a recording: first what was expected and what happened, then
-the queries grouped by shape (most frequent first, with call sites), then the
+the queries by shape from the recording's one analysis (most frequent
+first, with call sites), then the
 findings with their suggestions, then the numbered SQL (truncated).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from perfaudit.sql.shape import analyze
-
 if TYPE_CHECKING:
-    from perfaudit.capture import CallSite, Recording
+    from perfaudit.capture import Recording
     from perfaudit.detect import Finding
 
-__all__ = ["ShapeGroup", "describe", "findings_text", "group_by_shape", "query_list"]
+__all__ = ["describe", "findings_text", "query_list", "shapes_text"]
 
 #: How many shapes and statements a message lists before it summarises the rest.
 MAX_SHAPES: Final = 10
@@ -26,47 +24,22 @@ MAX_STATEMENTS: Final = 50
 MAX_SQL_CHARS: Final = 300
 
 
-@dataclass
-class ShapeGroup:
-    """All queries of one fingerprint in a recording."""
-
-    fingerprint: str
-    count: int = 0
-    duration: float = 0.0
-    callsites: dict[tuple[CallSite | None, str | None], int] = field(default_factory=dict)
-
-
-def group_by_shape(recording: Recording) -> list[ShapeGroup]:
-    """Queries grouped by fingerprint, most frequent first (then slowest)."""
-    groups: dict[str, ShapeGroup] = {}
-    for event in recording.queries:
-        shape = analyze(event.sql).fingerprint
-        group = groups.get(shape)
-        if group is None:
-            group = groups[shape] = ShapeGroup(shape)
-        group.count += 1
-        group.duration += event.duration
-        if event.callsite is not None or event.origin is not None:
-            key = (event.callsite, event.origin)
-            group.callsites[key] = group.callsites.get(key, 0) + 1
-    return sorted(groups.values(), key=lambda g: (-g.count, -g.duration, g.fingerprint))
-
-
 def _clip(sql: str) -> str:
     return sql if len(sql) <= MAX_SQL_CHARS else sql[: MAX_SQL_CHARS - 1] + "…"
 
 
 def shapes_text(recording: Recording) -> str:
-    groups = group_by_shape(recording)
+    """The recording's shapes (from its one analysis), most frequent first."""
+    shapes = recording.analysis.shapes
     lines = ["Queries by shape, most frequent first:"]
-    for group in groups[:MAX_SHAPES]:
-        lines.append(f"  {group.count:>4} × {_clip(group.fingerprint)}")
-        for (site, origin), count in sorted(group.callsites.items(), key=lambda i: -i[1])[:3]:
+    for shape in shapes[:MAX_SHAPES]:
+        lines.append(f"  {shape.count:>4} × {_clip(shape.fingerprint)}")
+        for site, origin, count in shape.sources[:3]:
             where = " at ".join(str(part) for part in (origin, site) if part is not None)
             lines.append(f"         {count} from {where}")
-    if len(groups) > MAX_SHAPES:
-        rest = sum(g.count for g in groups[MAX_SHAPES:])
-        lines.append(f"  … {len(groups) - MAX_SHAPES} more shapes ({rest} queries)")
+    if len(shapes) > MAX_SHAPES:
+        rest = sum(s.count for s in shapes[MAX_SHAPES:])
+        lines.append(f"  … {len(shapes) - MAX_SHAPES} more shapes ({rest} queries)")
     return "\n".join(lines)
 
 

@@ -10,18 +10,15 @@ else into a string), and reads them back to render the panel later.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from perfaudit import detect
 from perfaudit.capture import Recording
-from perfaudit.detect.budgets import budget_for, check_budget
+from perfaudit.detect.budgets import budget_for
 from perfaudit.payload import digest
 from perfaudit.sql.shape import analyze
-from perfaudit.testing.messages import group_by_shape
 from perfaudit.web.record import ORJSON_OPTIONS, param_default
 
 if TYPE_CHECKING:
@@ -29,6 +26,7 @@ if TYPE_CHECKING:
 
     from perfaudit.capture import CallSite, QueryEvent
     from perfaudit.detect import Finding
+    from perfaudit.detect.analysis import Analysis
 
 __all__ = ["MAX_PARAMS_CHARS", "MAX_STATEMENTS", "build_stats", "nav_subtitle", "without_tables"]
 
@@ -77,14 +75,14 @@ def build_stats(
     recording: Recording, response: HttpResponseBase | None, *, view: str
 ) -> dict[str, Any]:
     """Findings, queries by shape, payload identity and budget status, JSON-ready."""
-    findings = detect.run(recording)
+    analysis = recording.analysis
     return {
-        "query_count": len(recording),
-        "kept_count": len(recording.queries),
-        "overflow": recording.overflow,
-        "db_ms": round(recording.db_time * 1000.0, 3),
-        "findings": [_finding(finding) for finding in findings],
-        "groups": _groups(recording),
+        "query_count": analysis.query_count,
+        "kept_count": len(analysis.events),
+        "overflow": analysis.overflow,
+        "db_ms": round(analysis.db_ms, 3),
+        "findings": [_finding(finding) for finding in analysis.findings],
+        "groups": _groups(analysis),
         "payload": _payload(response),
         "budget": _budget(view, recording),
     }
@@ -107,26 +105,23 @@ def _finding(finding: Finding) -> dict[str, Any]:
     return data
 
 
-def _groups(recording: Recording) -> list[dict[str, Any]]:
-    by_shape: dict[str, list[QueryEvent]] = {}
-    for event in recording.queries:
-        by_shape.setdefault(analyze(event.sql).fingerprint, []).append(event)
+def _groups(analysis: Analysis) -> list[dict[str, Any]]:
+    events = analysis.events
     groups = []
-    for group in group_by_shape(recording):
-        events = by_shape[group.fingerprint]
-        sites = Counter(_where(event.callsite, event.origin) for event in events)
+    for shape in analysis.shapes:
+        listed = [events[i] for i in shape.events[:MAX_STATEMENTS]]
         groups.append(
             {
-                "fingerprint": group.fingerprint,
-                "count": group.count,
-                "total_ms": round(group.duration * 1000.0, 3),
+                "fingerprint": shape.fingerprint,
+                "alias": shape.alias,
+                "count": shape.count,
+                "total_ms": round(shape.db_ms, 3),
                 "callsites": [
-                    {"where": where, "count": count}
-                    for where, count in sites.most_common(_MAX_CALLSITES)
-                    if where is not None
+                    {"where": _where(site, origin), "count": count}
+                    for site, origin, count in shape.sources[:_MAX_CALLSITES]
                 ],
-                "queries": [_statement(event) for event in events[:MAX_STATEMENTS]],
-                "hidden": max(0, len(events) - MAX_STATEMENTS),
+                "queries": [_statement(event) for event in listed],
+                "hidden": max(0, shape.count - MAX_STATEMENTS),
             }
         )
     return groups
@@ -186,7 +181,7 @@ def _budget(view: str, recording: Recording) -> dict[str, Any]:
         limits.append(f"at most {budget.queries} queries")
     if budget.db_ms is not None:
         limits.append(f"at most {budget.db_ms:g} ms in the database")
-    violations = [str(violation) for violation in check_budget(view, recording)]
+    violations = [str(violation) for violation in recording.analysis.violations(view)]
     return {
         "view": view,
         "status": "over" if violations else "within",

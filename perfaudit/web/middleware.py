@@ -34,9 +34,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from perfaudit import capture, detect
+from perfaudit import capture
 from perfaudit.conf import app_settings
-from perfaudit.detect.budgets import Violation, check_budget
+from perfaudit.detect.budgets import Violation
 from perfaudit.web.store import RequestRecord, get_store, sampled, summarise, write_jsonl
 
 if TYPE_CHECKING:
@@ -209,10 +209,9 @@ def _finish(
 def _report(
     request: HttpRequest, response: HttpResponseBase, recording: Recording, options: _Options
 ) -> tuple[Violation, ...]:
-    """Detect, check, store, log; set headers last, so a failure leaves the response as is."""
+    """Format the recording's analysis: store, JSONL, log; headers last, so a
+    failure leaves the response as is."""
     view = view_name(request)
-    findings = detect.run(recording)
-    violations = check_budget(view, recording)
     payload = _payload_hash(response) if options.payload_hash else None
     keep_params = options.jsonl_params and options.jsonl_path is not None
     record = summarise(
@@ -221,8 +220,6 @@ def _report(
         method=request.method or "",
         path=request.path,
         status=response.status_code,
-        findings=findings,
-        violations=violations,
         payload=payload,
         sample_rate=options.sample_rate,
         keep_params=keep_params,

@@ -12,20 +12,19 @@ reference to the application's objects.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from perfaudit.sql.shape import analyze
+from perfaudit.detect.analysis import MAX_CALLSITES, site_text
 
 if TYPE_CHECKING:
-    from perfaudit.capture import CallSite, QueryEvent, Recording
+    from perfaudit.capture import Recording
     from perfaudit.detect import Finding
+    from perfaudit.detect.analysis import Shape
     from perfaudit.detect.budgets import Violation
 
 __all__ = [
@@ -39,8 +38,6 @@ __all__ = [
 
 #: Version of the JSONL line format; ``report`` refuses lines of a newer one.
 FORMAT_VERSION: Final = 1
-# Call sites kept per shape in one request (a loop usually has one).
-_MAX_CALLSITES: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,69 +140,54 @@ def summarise(
     path: str,
     status: int,
     total_ms: float | None = None,
-    findings: Iterable[Finding] = (),
-    violations: Iterable[Violation] = (),
+    findings: Iterable[Finding] | None = None,
+    violations: Iterable[Violation] | None = None,
     payload: str | None = None,
     sample_rate: float = 1.0,
     keep_params: bool = False,
 ) -> RequestRecord:
-    """Summarise ``recording`` (a finished one) as a :class:`RequestRecord`.
+    """Format ``recording.analysis`` (a finished recording) as a :class:`RequestRecord`.
 
-    Shapes come out most expensive first. ``total_ms`` defaults to the
-    recording's own duration.
+    Shapes, findings and the budget verdict come from the recording's one
+    :class:`~perfaudit.detect.analysis.Analysis`; ``findings``/``violations``
+    override them only for callers that already filtered them.
+    ``total_ms`` defaults to the recording's own duration.
     """
-    groups: dict[tuple[str, str], list[QueryEvent]] = {}
-    for event in recording.queries:
-        key = (analyze(event.sql).fingerprint, event.alias)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [event]
-        else:
-            group.append(event)
-    shapes = [_shape(key, events, keep_params) for key, events in groups.items()]
-    shapes.sort(key=lambda s: (-s.db_ms, -s.count, s.fingerprint))
+    analysis = recording.analysis
+    # Most DB time first: the store and the report rank by cost.
+    ordered = sorted(analysis.shapes, key=lambda s: (-s.duration, -s.count, s.fingerprint))
+    shapes = tuple(_summary(shape, keep_params) for shape in ordered)
     if total_ms is None:
-        total_ms = (recording.duration or 0.0) * 1000.0
+        total_ms = (analysis.duration or 0.0) * 1000.0
     return RequestRecord(
         view=view,
         method=method,
         path=path,
         status=status,
-        queries=len(recording),
-        db_ms=recording.db_time * 1000.0,
+        queries=analysis.query_count,
+        db_ms=analysis.db_ms,
         total_ms=total_ms,
-        shapes=tuple(shapes),
-        findings=tuple(findings),
-        violations=tuple(violations),
+        shapes=shapes,
+        findings=tuple(analysis.findings if findings is None else findings),
+        violations=tuple(analysis.violations(view) if violations is None else violations),
         payload=payload,
         sample_rate=sample_rate,
     )
 
 
-def _shape(key: tuple[str, str], events: list[QueryEvent], keep_params: bool) -> ShapeSummary:
-    slowest = max(events, key=lambda e: e.duration)
-    # Count by CallSite (a cheap hashable tuple); format only the ones kept.
-    sites = Counter(event.callsite for event in events if event.callsite is not None)
-    params = slowest.params
+def _summary(shape: Shape, keep_params: bool) -> ShapeSummary:
     return ShapeSummary(
-        fingerprint=key[0],
-        kind=analyze(slowest.sql).kind,
-        alias=key[1],
-        count=len(events),
-        db_ms=sum(e.duration for e in events) * 1000.0,
-        max_ms=slowest.duration * 1000.0,
-        callsites=tuple((_site_text(site), n) for site, n in sites.most_common(_MAX_CALLSITES)),
-        sql=slowest.sql,
-        params=_jsonable(params) if keep_params else None,
-        param_count=len(params) if isinstance(params, list | tuple | dict) else None,
+        fingerprint=shape.fingerprint,
+        kind=shape.kind,
+        alias=shape.alias,
+        count=shape.count,
+        db_ms=shape.db_ms,
+        max_ms=shape.max_ms,
+        callsites=tuple((site_text(site), n) for site, n in shape.callsites[:MAX_CALLSITES]),
+        sql=shape.sql,
+        params=_jsonable(shape.params) if keep_params else None,
+        param_count=shape.param_count,
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _site_text(site: CallSite) -> str:
-    # str(CallSite) computes a path relative to the working directory, which
-    # costs more than the rest of a request's summary: compute it once per site.
-    return str(site)
 
 
 def _jsonable(params: Any) -> Any:
