@@ -21,7 +21,6 @@ from django.test import AsyncClient, Client, RequestFactory, override_settings
 from perfaudit import detect
 from perfaudit.capture import active_recordings
 from perfaudit.payload import digest
-from perfaudit.web import middleware
 from perfaudit.web.middleware import (
     PAYLOAD_HEADER,
     QUERIES_HEADER,

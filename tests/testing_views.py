@@ -24,6 +24,12 @@ class FixedBookList(BookList):
         return Book.objects.select_related("author").order_by("id")
 
 
+def book_detail(request: HttpRequest, pk: int) -> JsonResponse:
+    """One book by primary key: one query per request."""
+    book = Book.objects.get(pk=pk)
+    return JsonResponse({"id": book.pk, "title": book.title})
+
+
 def book_titles(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"titles": list(Book.objects.order_by("id").values_list("title", flat=True))}

@@ -64,6 +64,7 @@ class RequestResult:
     total_ms_runs: list[float] = field(default_factory=list)
     payload: PayloadDigest | None = None
     findings: list[Finding] = field(default_factory=list)
+    shapes: list[dict[str, Any]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     error: str | None = None
 
@@ -110,6 +111,7 @@ class RequestResult:
             "db_ms_runs": [round(v, 3) for v in self.db_ms_runs],
             "total_ms_runs": [round(v, 3) for v in self.total_ms_runs],
             "payload": _payload_dict(self.payload),
+            "shapes": self.shapes,
             "findings": [finding.to_dict() for finding in self.findings],
             "budget": [
                 {
@@ -356,6 +358,7 @@ def _run_request(
             result.payload = payload
             analysis = recording.analysis
             result.findings = analysis.findings
+            result.shapes = [shape.to_dict() for shape in analysis.shapes]
             result.violations = analysis.violations(result.view_name)
             if not request.accepts(response.status_code):
                 kind = "a server error " if response.status_code >= 500 else ""

@@ -38,12 +38,19 @@ _SEVERITY_RANK: Final = {"high": 0, "medium": 1, "low": 2}
 
 @dataclass
 class FindingSummary:
-    """One kind of finding on one shape, over all requests it was found in."""
+    """One kind of finding on one shape, over all requests it was found in.
+
+    ``findings`` counts the findings, ``requests`` the requests (JSONL lines)
+    that had at least one: a request with the same N+1 in two places adds two
+    findings and one request.
+    """
 
     kind: str
     severity: str
     requests: int = 0
+    findings: int = 0
     queries: int = 0
+    _last_request: int = field(default=-1, repr=False)
     total_ms: float = 0.0
     suggestion: str = ""
     fix: str | None = None
@@ -54,6 +61,7 @@ class FindingSummary:
             "kind": self.kind,
             "severity": self.severity,
             "requests": self.requests,
+            "findings": self.findings,
             "queries": self.queries,
             "total_ms": round(self.total_ms, 3),
             "fix": self.fix,
@@ -174,7 +182,7 @@ def build_inventory(lines: Iterable[Mapping[str, Any]], source: str | None = Non
         for shape_line in line["shapes"]:
             _add_shape(shapes, shape_line, line["view"])
         for finding in line.get("findings", []):
-            _add_finding(findings, finding, view)
+            _add_finding(findings, finding, view, requests)
     by_fingerprint: dict[str, list[FindingSummary]] = {}
     for (_, fingerprint), summary in findings.items():
         by_fingerprint.setdefault(fingerprint, []).append(summary)
@@ -238,7 +246,10 @@ def _add_shape(shapes: dict[tuple[str, str], ShapeHotspot], line: Any, view: str
 
 
 def _add_finding(
-    findings: dict[tuple[str, str], FindingSummary], line: Mapping[str, Any], view: ViewSummary
+    findings: dict[tuple[str, str], FindingSummary],
+    line: Mapping[str, Any],
+    view: ViewSummary,
+    request: int,
 ) -> None:
     kind, fingerprint = str(line.get("kind", "?")), str(line.get("fingerprint", ""))
     view.findings[kind] += 1
@@ -250,7 +261,10 @@ def _add_finding(
     severity = str(line.get("severity", "low"))
     if _SEVERITY_RANK.get(severity, 3) < _SEVERITY_RANK.get(summary.severity, 3):
         summary.severity = severity
-    summary.requests += 1
+    summary.findings += 1
+    if summary._last_request != request:
+        summary.requests += 1
+        summary._last_request = request
     count = line.get("count")
     summary.queries += count if isinstance(count, int) else 0
     total = line.get("total_ms")
