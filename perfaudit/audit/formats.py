@@ -14,7 +14,7 @@ from typing import Final
 
 from django.core.management.color import Style
 
-from perfaudit.audit.engine import AuditResult, RequestResult
+from perfaudit.audit.results import AuditResult, RequestResult
 
 __all__ = ["FORMATS", "render"]
 
