@@ -27,7 +27,7 @@ import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from perfaudit.sql.shape import analyze
 
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from perfaudit.detect.finding import Finding
 
 __all__ = ["Analysis", "Shape", "Unit"]
-
-#: Call sites listed per shape in ``to_dict`` (a loop usually has one).
-MAX_CALLSITES: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +86,10 @@ class Shape:
         return len(params) if isinstance(params, list | tuple | dict) else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "kind": self.kind,
-            "alias": self.alias,
-            "count": self.count,
-            "db_ms": round(self.db_ms, 3),
-            "max_ms": round(self.max_ms, 3),
-            "callsites": {
-                site_text(site): count for site, count in self.callsites[:MAX_CALLSITES]
-            },
-            "sql": self.sql,
-            "param_count": self.param_count,
-        }
+        """The JSON form every output uses (no parameter values)."""
+        from perfaudit.detect.summary import summarise_shape
+
+        return summarise_shape(self).to_dict(params=False)
 
 
 @dataclass(frozen=True, slots=True)

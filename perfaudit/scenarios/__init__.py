@@ -25,26 +25,5 @@ from __future__ import annotations
 
 # Registers the scenario system checks (perfaudit.E010, E011, W010).
 from perfaudit.scenarios import checks as _checks  # noqa: F401
-from perfaudit.scenarios.registry import (
-    METHODS,
-    SAFE_METHODS,
-    Registry,
-    Request,
-    Scenario,
-    ScenarioError,
-    load,
-    registry,
-    scenario,
-)
-
-__all__ = [
-    "METHODS",
-    "SAFE_METHODS",
-    "Registry",
-    "Request",
-    "Scenario",
-    "ScenarioError",
-    "load",
-    "registry",
-    "scenario",
-]
+from perfaudit.scenarios.registry import *  # noqa: F403  (the public names, listed there)
+from perfaudit.scenarios.registry import __all__ as __all__

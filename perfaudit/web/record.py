@@ -17,14 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
-
-from perfaudit.detect.analysis import MAX_CALLSITES, site_text
+from perfaudit.detect.summary import (
+    ORJSON_OPTIONS,
+    ShapeSummary,
+    param_default,
+    summarise_shape,
+)
 
 if TYPE_CHECKING:
     from perfaudit.capture import Recording
     from perfaudit.detect import Finding
-    from perfaudit.detect.analysis import Shape
     from perfaudit.detect.budgets import Violation
 
 __all__ = [
@@ -38,46 +40,6 @@ __all__ = [
 
 #: Version of the JSONL line format; ``report`` refuses lines of a newer one.
 FORMAT_VERSION: Final = 1
-
-
-@dataclass(frozen=True, slots=True)
-class ShapeSummary:
-    """The queries of one shape (fingerprint, database) within one request.
-
-    ``callsites`` pairs each call site (``str(CallSite)``) with its query
-    count, busiest first, at most five. ``sql`` is the statement as executed
-    (placeholders, no values) of the slowest execution, ``max_ms`` its time;
-    ``params`` are that execution's parameter values, present only when the
-    record was built with ``keep_params``. ``param_count`` (``None`` when not captured) lets
-    ``report --explain`` run a statement that had no parameters at all.
-    """
-
-    fingerprint: str
-    kind: str
-    alias: str
-    count: int
-    db_ms: float
-    max_ms: float
-    callsites: tuple[tuple[str, int], ...]
-    sql: str
-    params: Any = None
-    param_count: int | None = None
-
-    def to_dict(self, *, params: bool) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "fingerprint": self.fingerprint,
-            "kind": self.kind,
-            "alias": self.alias,
-            "count": self.count,
-            "db_ms": round(self.db_ms, 3),
-            "max_ms": round(self.max_ms, 3),
-            "callsites": dict(self.callsites),
-            "sql": self.sql,
-            "param_count": self.param_count,
-        }
-        if params:
-            data["params"] = self.params
-        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +118,7 @@ def summarise(
     analysis = recording.analysis
     # Most DB time first: the store and the report rank by cost.
     ordered = sorted(analysis.shapes, key=lambda s: (-s.duration, -s.count, s.fingerprint))
-    shapes = tuple(_summary(shape, keep_params) for shape in ordered)
+    shapes = tuple(summarise_shape(shape, keep_params=keep_params) for shape in ordered)
     if total_ms is None:
         total_ms = (analysis.duration or 0.0) * 1000.0
     return RequestRecord(
@@ -173,45 +135,3 @@ def summarise(
         payload=payload,
         sample_rate=sample_rate,
     )
-
-
-def _summary(shape: Shape, keep_params: bool) -> ShapeSummary:
-    return ShapeSummary(
-        fingerprint=shape.fingerprint,
-        kind=shape.kind,
-        alias=shape.alias,
-        count=shape.count,
-        db_ms=shape.db_ms,
-        max_ms=shape.max_ms,
-        callsites=tuple((site_text(site), n) for site, n in shape.callsites[:MAX_CALLSITES]),
-        sql=shape.sql,
-        params=_jsonable(shape.params) if keep_params else None,
-        param_count=shape.param_count,
-    )
-
-
-def _jsonable(params: Any) -> Any:
-    # Round-trip now, so that what the record holds is exactly what the JSONL
-    # line will hold, and no reference to the caller's objects survives.
-    try:
-        return orjson.loads(orjson.dumps(params, default=param_default, option=ORJSON_OPTIONS))
-    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: leave the values out
-        return None
-
-
-ORJSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
-
-
-def param_default(value: Any) -> Any:
-    """JSON for the parameter types orjson does not know.
-
-    Bytes become PostgreSQL's hex ``bytea`` input (``\\x...``) so that
-    ``report --explain`` can pass them back; everything else its ``str()``
-    (``Decimal``, a lazy string, an enum), which PostgreSQL casts from an
-    untyped literal.
-    """
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "\\x" + bytes(value).hex()
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    return str(value)
