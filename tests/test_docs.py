@@ -1,4 +1,4 @@
-"""The settings reference cannot drift from perfaudit/conf.py."""
+"""The settings reference cannot drift from perfaudit/conf/."""
 
 from __future__ import annotations
 
