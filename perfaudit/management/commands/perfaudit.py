@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -22,6 +23,60 @@ def _modules() -> dict[str, ModuleType]:
     return found
 
 
+#: One example per subcommand, shown at the end of its --help.
+EXAMPLES: Final = {
+    "audit": "example:\n  manage.py perfaudit audit --scenario event-list --repeat 5 "
+    "--format markdown",
+    "compare": "example:\n  manage.py perfaudit compare main HEAD --rounds 10 --format markdown",
+    "report": "example:\n  manage.py perfaudit report --from perfaudit.jsonl --top 10 --explain 3",
+}
+
+
+def _common_options(parser: CommandParser) -> None:
+    """Django's own options, accepted after the subcommand too.
+
+    ``manage.py perfaudit audit -v 2`` reads as naturally as
+    ``manage.py perfaudit -v 2 audit``. Defaults are suppressed so that an
+    option given before the subcommand is not reset by the subparser.
+    (``--settings`` and ``--pythonpath`` are applied by Django from anywhere
+    on the command line; they are accepted here so parsing does not reject
+    them.)
+    """
+    hidden = argparse.SUPPRESS
+    parser.add_argument(
+        "-v",
+        "--verbosity",
+        type=int,
+        choices=[0, 1, 2, 3],
+        default=hidden,
+        help="Verbosity level; 0=minimal output, 1=normal output, 2=verbose output, "
+        "3=very verbose output",
+    )
+    parser.add_argument("--settings", default=hidden, help="Python path to a settings module.")
+    parser.add_argument("--pythonpath", default=hidden, help="A directory to add to sys.path.")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        default=hidden,
+        help="Raise on CommandError exceptions.",
+    )
+    parser.add_argument(
+        "--no-color",
+        action="store_true",
+        default=hidden,
+        help="Don't colorize the command output.",
+    )
+    parser.add_argument(
+        "--force-color",
+        action="store_true",
+        default=hidden,
+        help="Force colorization of the command output.",
+    )
+    parser.add_argument(
+        "--skip-checks", action="store_true", default=hidden, help="Skip system checks."
+    )
+
+
 class Command(BaseCommand):
     help = "perfaudit: audit views, compare two git refs, report hotspots."
 
@@ -30,8 +85,15 @@ class Command(BaseCommand):
             dest="subcommand", metavar="{" + ",".join(_modules()) + "}", required=True
         )
         for name, module in _modules().items():
-            sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+            sub = subparsers.add_parser(
+                name,
+                help=module.HELP,
+                description=module.HELP,
+                epilog=EXAMPLES.get(name),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
             module.add_arguments(sub)
+            _common_options(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options.pop("subcommand", None)
