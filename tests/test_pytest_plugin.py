@@ -81,11 +81,15 @@ def test_fixture_setup_is_not_counted(books):
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "*Expected at most 2 queries on 'default', ran 4.*",
-            "*Expected no n_plus_one findings, found 1:*",
+            "*test_markers.py:*: @pytest.mark.max_queries: Expected at most 2 queries on "
+            "'default', ran 4.*",
+            "*test_markers.py:*: @pytest.mark.no_n_plus_one: Expected no n_plus_one findings, "
+            "found 1:*",
             '*`Book.author` is loaded one row at a time*add `select_related("author")`*',
         ]
     )
+    # The failure points at the test, never into perfaudit's plugin.
+    assert "pytest_plugin.py" not in result.stdout.str()
 
 
 def test_bad_marker_usage_is_a_usage_error(inner: pytest.Pytester) -> None:
@@ -191,3 +195,31 @@ def test_{i}(db, payload_snapshot):
     result.assert_outcomes(passed=12)
     index = orjson.loads((inner.path / "__perfaudit__" / "test_parallel.json").read_bytes())
     assert sorted(index) == sorted(f"case-{i}" for i in range(12))
+
+
+def test_mixin_failures_point_at_the_test_not_at_perfaudit(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        test_mixin=N_PLUS_ONE
+        + """
+from django.test import TestCase
+from perfaudit.testing import PerfAuditTestMixin
+from tests.factories import BookFactory
+
+class Cheap(PerfAuditTestMixin, TestCase):
+    def test_too_many(self):
+        BookFactory.create_batch(3)
+        with self.assertNumQueriesAtMost(1):
+            loop()
+
+    def test_n_plus_one(self):
+        BookFactory.create_batch(3)
+        self.assertNoNPlusOne(loop)
+"""
+    )
+    result = _run(inner, "--tb=long")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    assert "Expected at most 1 queries on 'default', ran 4." in output
+    assert "test_mixin.py" in output
+    # No perfaudit frame in either traceback.
+    assert "perfaudit/testing/" not in output

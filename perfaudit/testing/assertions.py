@@ -20,6 +20,10 @@ from perfaudit.payload import payload_hash
 from perfaudit.testing.messages import describe, findings_text
 from perfaudit.testing.snapshots import check_payload_snapshot
 
+# unittest (and pytest for TestCase tests) leave this module's frames out of
+# failure tracebacks, so a failure points at the test.
+__unittest = True
+
 __all__ = [
     "assert_max_queries",
     "assert_no_findings",
@@ -48,6 +52,7 @@ def _where(using: str | Iterable[str]) -> str:
 
 def check_max_queries(limit: int, recording: Recording, using: str | Iterable[str]) -> None:
     """Fail when ``recording`` ran more than ``limit`` queries."""
+    __tracebackhide__ = True  # failures point at the test, not here
     if len(recording) <= limit:
         return
     findings = recording.analysis.findings
@@ -68,6 +73,7 @@ def assert_max_queries(
 
     ``using`` is an alias, a list of aliases, or ``"__all__"``.
     """
+    __tracebackhide__ = True  # failures point at the test, not here
     with record(using=_aliases(using)) as recording:
         yield recording
     check_max_queries(limit, recording, using)
@@ -75,6 +81,7 @@ def assert_max_queries(
 
 def assert_no_findings(recording: Recording, *, kinds: Iterable[str] | None = None) -> None:
     """Fail listing each finding (of ``kinds``, default all) with its suggestion."""
+    __tracebackhide__ = True  # failures point at the test, not here
     findings = recording.analysis.findings_of(kinds)
     if not findings:
         return
@@ -100,6 +107,7 @@ def assert_queries_do_not_scale(
     up. No heuristics: if any query shape runs more often at a larger size, the
     code does per-row work.
     """
+    __tracebackhide__ = True  # failures point at the test, not here
     if len(sizes) < 2 or sorted(sizes) != list(sizes) or len(set(sizes)) != len(sizes):
         raise ValueError(f"sizes must be at least two increasing numbers, got {sizes!r}.")
     aliases = _aliases(using)
@@ -142,6 +150,7 @@ def assert_queries_do_not_scale(
 
 def assert_within_budget(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``func`` (e.g. ``client.get``), check its view's budget, return the response."""
+    __tracebackhide__ = True  # failures point at the test, not here
     with record() as recording:
         response = func(*args, **kwargs)
     match = getattr(response, "resolver_match", None)
@@ -170,6 +179,7 @@ def assert_within_budget(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
 def assert_payload_hash(
     response: object, expected: str, *, ignore: str | Iterable[str] = ()
 ) -> None:
+    __tracebackhide__ = True  # failures point at the test, not here
     actual = payload_hash(response, ignore=ignore)
     if actual != expected:
         raise AssertionError(
@@ -187,6 +197,7 @@ def assert_payload_unchanged(
     queries: int | Recording | None = None,
     ignore: str | Iterable[str] = (),
 ) -> None:
+    __tracebackhide__ = True  # failures point at the test, not here
     count = len(queries) if isinstance(queries, Recording) else queries
     result = check_payload_snapshot(test_file, name, response, queries=count, ignore=ignore)
     if not result.ok:

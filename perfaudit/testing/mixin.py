@@ -28,6 +28,10 @@ from django.db import DEFAULT_DB_ALIAS
 from perfaudit.capture import Recording, record
 from perfaudit.testing import assertions
 
+# unittest (and pytest for TestCase tests) leave this module's frames out of
+# failure tracebacks, so a failure points at the test.
+__unittest = True
+
 __all__ = ["PerfAuditTestMixin"]
 
 
@@ -48,6 +52,7 @@ class PerfAuditTestMixin:
         ``func(*args, **kwargs)`` and returns its result. ``using`` is an
         alias, a list of aliases, or ``"__all__"``.
         """
+        __tracebackhide__ = True  # failures point at the test, not here
         context = assertions.assert_max_queries(num, using=using)
         if func is None:
             return context
@@ -62,6 +67,7 @@ class PerfAuditTestMixin:
         **kwargs: Any,
     ) -> Any:
         """No findings (of ``kinds``) in a block, a call, or a recording."""
+        __tracebackhide__ = True  # failures point at the test, not here
         return _checked(
             func, args, kwargs, lambda rec: assertions.assert_no_findings(rec, kinds=kinds)
         )
@@ -70,6 +76,7 @@ class PerfAuditTestMixin:
         self, func: Callable[..., Any] | Recording | None = None, *args: Any, **kwargs: Any
     ) -> Any:
         """No N+1 in a block, a call, or a recording; fails naming the relation and fix."""
+        __tracebackhide__ = True  # failures point at the test, not here
         return _checked(
             func,
             args,
@@ -86,16 +93,19 @@ class PerfAuditTestMixin:
         using: str | Iterable[str] = DEFAULT_DB_ALIAS,
     ) -> list[Recording]:
         """The strongest N+1 proof: query counts must not grow with the data."""
+        __tracebackhide__ = True  # failures point at the test, not here
         return assertions.assert_queries_do_not_scale(build, run, sizes=sizes, using=using)
 
     def assertWithinBudget(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``func`` (``self.client.get``…) and check the served view's budget."""
+        __tracebackhide__ = True  # failures point at the test, not here
         return assertions.assert_within_budget(func, *args, **kwargs)
 
     def assertPayloadHash(
         self, response: object, expected: str, *, ignore: str | Iterable[str] = ()
     ) -> None:
         """The canonical payload hash of ``response`` is ``expected``."""
+        __tracebackhide__ = True  # failures point at the test, not here
         assertions.assert_payload_hash(response, expected, ignore=ignore)
 
     def assertPayloadUnchanged(
@@ -112,6 +122,7 @@ class PerfAuditTestMixin:
         ``pytest --perfaudit-update``. ``queries`` (a count or the recording of
         the request) is stored with it so reviews see the cost next to the hash.
         """
+        __tracebackhide__ = True  # failures point at the test, not here
         assertions.assert_payload_unchanged(
             inspect.getfile(type(self)), name, response, queries=queries, ignore=ignore
         )
@@ -123,6 +134,7 @@ def _checked(
     kwargs: dict[str, Any],
     check: Callable[[Recording], None],
 ) -> Any:
+    __tracebackhide__ = True  # failures point at the test, not here
     if isinstance(func, Recording):
         check(func)
         return None
@@ -136,6 +148,7 @@ def _checked(
 
 @contextlib.contextmanager
 def _recording_then(check: Callable[[Recording], None]) -> Iterator[Recording]:
+    __tracebackhide__ = True  # failures point at the test, not here
     with record() as recording:
         yield recording
     check(recording)

@@ -28,6 +28,10 @@ import orjson
 
 from perfaudit.payload import canonical_bytes, digest, first_difference
 
+# unittest (and pytest for TestCase tests) leave this module's frames out of
+# failure tracebacks, so a failure points at the test.
+__unittest = True
+
 __all__ = ["SnapshotResult", "check_payload_snapshot", "set_update", "update_requested"]
 
 UPDATE_ENV: Final = "PERFAUDIT_UPDATE"
@@ -121,6 +125,7 @@ def check_payload_snapshot(
     ignore: str | Iterable[str] = (),
 ) -> SnapshotResult:
     """Compare ``response``'s canonical payload with the snapshot ``name``."""
+    __tracebackhide__ = True  # failures point at the test, not here
     test_file = Path(test_file)
     index_path, payload_path = _paths(test_file, name)
     result = digest(response, ignore=ignore)
