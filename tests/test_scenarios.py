@@ -79,6 +79,43 @@ def test_request_resolve_fills_placeholders() -> None:
         request.resolve({"source": "mail"})
 
 
+def test_request_resolve_fills_headers_and_body_too() -> None:
+    request = Request(
+        "POST",
+        "/api/orders/",
+        headers={"Authorization": "Token {token}", "Accept": "application/json"},
+        data={"event": "{slug}", "items": [{"ref": "{slug}-1"}], "n": 2},
+    )
+    resolved = request.resolve({"token": "t0k3n", "slug": "jazz"})
+    assert resolved.headers == {"Authorization": "Token t0k3n", "Accept": "application/json"}
+    assert resolved.data == {"event": "jazz", "items": [{"ref": "jazz-1"}], "n": 2}
+    raw = Request("PUT", "/x/", data="name={name}", content_type="text/plain")
+    assert raw.resolve({"name": "a"}).data == "name=a"
+    with pytest.raises(KeyError, match="token"):
+        request.resolve({"slug": "jazz"})
+
+
+@pytest.mark.django_db
+def test_find_user_by_username_and_none_when_missing() -> None:
+    from django.contrib.auth import get_user_model
+
+    from perfaudit.scenarios.environment import find_user
+
+    alice = get_user_model().objects.create(username="alice", email="a@example.com")
+    assert find_user("alice") == alice
+    assert find_user("bob") is None
+
+
+def test_scenario_environment_uses_a_fast_password_hasher() -> None:
+    from django.contrib.auth.hashers import make_password
+
+    from perfaudit.scenarios.environment import scenario_environment
+
+    with scenario_environment():
+        assert make_password("secret").startswith("md5$")
+    assert not make_password("secret").startswith("md5$")
+
+
 # -- Registry -----------------------------------------------------------------
 
 

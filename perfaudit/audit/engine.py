@@ -20,7 +20,6 @@ from time import perf_counter
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, transaction
@@ -33,6 +32,7 @@ from perfaudit.audit.results import FORMAT_VERSION, AuditResult, RequestResult, 
 from perfaudit.capture import record
 from perfaudit.payload import digest, first_difference
 from perfaudit.scenarios import SAFE_METHODS, Request, Scenario
+from perfaudit.scenarios.environment import find_user
 
 __all__ = ["FORMAT_VERSION", "AuditResult", "RequestResult", "ScenarioResult", "run"]
 
@@ -143,10 +143,8 @@ def _run_request(
     result = RequestResult(request)
     client = Client()
     if request.user is not None:
-        users = get_user_model()._default_manager
-        try:
-            user = users.get_by_natural_key(request.user)
-        except users.model.DoesNotExist:
+        user = find_user(request.user)
+        if user is None:
             result.error = (
                 f"{prefix}: logs in as {request.user!r}, but the set-up created no such "
                 f"user; create it in {item.origin}."

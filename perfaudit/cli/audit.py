@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.test.utils import setup_test_environment, teardown_test_environment
 
 from perfaudit.audit import engine as _audit
 from perfaudit.audit.formats import FORMATS, render
 from perfaudit.detect import DETECTORS
 from perfaudit.scenarios import Scenario, ScenarioError, load
+from perfaudit.scenarios.environment import scenario_environment
 from perfaudit.scenarios.testdb import throwaway_databases
 
 __all__ = ["HELP", "add_arguments", "handle"]
@@ -99,7 +99,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
 
     try:
         with (
-            _test_environment(),
+            scenario_environment(),
             throwaway_databases(verbosity=max(verbosity - 1, 0)) as aliases,
             _quiet_request_log(verbosity),
         ):
@@ -181,20 +181,6 @@ def _list(command: BaseCommand, scenarios: list[Scenario]) -> None:
             command.stdout.write(f"  {item.description.splitlines()[0]}")
         for request in item.requests:
             command.stdout.write(f"  {request.label}  [expects {request.expected}]")
-
-
-@contextlib.contextmanager
-def _test_environment() -> Iterator[None]:
-    """Django's test environment (``testserver`` allowed, in-memory e-mail) for the block."""
-    try:
-        setup_test_environment()
-    except RuntimeError:  # already set up: we run inside a test
-        yield
-        return
-    try:
-        yield
-    finally:
-        teardown_test_environment()
 
 
 @contextlib.contextmanager

@@ -71,16 +71,19 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
 
     django.setup()
     from django.db import connections, transaction
-    from django.test.utils import setup_test_environment
 
     from perfaudit.audit.engine import _analyze, _reset
     from perfaudit.scenarios import load
+    from perfaudit.scenarios.environment import scenario_environment
     from perfaudit.scenarios.testdb import throwaway_databases
 
-    # As Django's test runner does: "testserver" allowed, in-memory e-mail, ...
-    setup_test_environment()
+    # As Django's test runner does: "testserver" allowed, in-memory e-mail, and a
+    # fast password hasher for the set-up's users.
     started = time.perf_counter()
-    with throwaway_databases(suffix=f"pa_{label}_{os.getpid()}") as aliases:
+    with (
+        scenario_environment(),
+        throwaway_databases(suffix=f"pa_{label}_{os.getpid()}") as aliases,
+    ):
         databases = {a: connections[a].settings_dict["NAME"] for a in aliases}
         scenarios = {s.name: s for s in load()}
         if names:
@@ -136,18 +139,20 @@ def _rolled_back(aliases: list[str]) -> Iterator[None]:
 
 
 def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
     from django.test import Client
 
     import perfaudit
     from perfaudit.audit.engine import _send
     from perfaudit.payload import canonical_bytes, digest
+    from perfaudit.scenarios.environment import find_user
 
     with _rolled_back(aliases):
         # Logging in writes (session, last_login): inside the rolled-back block.
         client = Client(raise_request_exception=False)
         if request.user:
-            user = get_user_model()._default_manager.get_by_natural_key(request.user)
+            user = find_user(request.user)
+            if user is None:
+                raise LookupError(f"{request.label}: the set-up created no user {request.user!r}")
             client.force_login(user)
         with perfaudit.record() as recording:
             started = time.perf_counter()

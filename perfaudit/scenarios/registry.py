@@ -7,11 +7,11 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
-from urllib.parse import urlencode
 
 from perfaudit.conf import app_settings
+from perfaudit.scenarios.request import METHODS, SAFE_METHODS, Request, ScenarioError
 
 __all__ = [
     "METHODS",
@@ -25,132 +25,10 @@ __all__ = [
     "scenario",
 ]
 
-#: HTTP methods a request may use.
-METHODS: Final = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
-#: Methods that must not change data: only these are repeated by ``--repeat``.
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 
 SetUp = Callable[[], "Mapping[str, Any] | None"]
 F = TypeVar("F", bound=Callable[[], Any])
-
-
-class ScenarioError(ValueError):
-    """A scenario is declared wrongly, or cannot be found or imported."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request of a scenario.
-
-    ``method`` and ``path`` are positional, everything else keyword-only:
-
-    * ``query``: query-string parameters (a value may be a list).
-    * ``data``: the body of a ``POST``/``PUT``/``PATCH``/``DELETE``. A dict or
-      list is sent as JSON unless ``content_type`` is
-      ``application/x-www-form-urlencoded``; ``str``/``bytes`` are sent as is.
-    * ``user``: the username to log in as (``Client.force_login``); the
-      set-up function must create that user.
-    * ``headers``: extra request headers (``{"Accept-Language": "fr"}``).
-    * ``status``: the expected status code, or a tuple of them. ``None``
-      (default) accepts any status below 400.
-    * ``name``: the label reports show; default ``"GET /path?query"``.
-    """
-
-    method: str
-    path: str
-    _: KW_ONLY
-    query: Mapping[str, Any] = field(default_factory=dict)
-    data: Any = None
-    content_type: str | None = None
-    user: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    status: int | tuple[int, ...] | None = None
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        method = self.method.upper() if isinstance(self.method, str) else self.method
-        if method not in METHODS:
-            raise ScenarioError(
-                f"Request method {self.method!r} is not supported; use one of "
-                f"{', '.join(METHODS)}."
-            )
-        object.__setattr__(self, "method", method)
-        if not isinstance(self.path, str) or not self.path.startswith("/"):
-            raise ScenarioError(
-                f"Request path {self.path!r} must be a string starting with '/', "
-                "the path Django resolves (e.g. '/api/events/'), without scheme or host."
-            )
-        if "?" in self.path and self.query:
-            raise ScenarioError(
-                f"Request path {self.path!r} has a query string and query= is also given; "
-                "put the parameters in one place."
-            )
-        if not isinstance(self.query, Mapping):
-            raise ScenarioError(f"Request query= must be a dict, got {self.query!r}.")
-        object.__setattr__(self, "query", dict(self.query))
-        object.__setattr__(self, "headers", dict(self.headers))
-        if self.data is not None and method in SAFE_METHODS:
-            raise ScenarioError(
-                f"A {method} request has no body: pass its parameters as query=, not data=."
-            )
-        if self.user is not None and (not isinstance(self.user, str) or not self.user):
-            raise ScenarioError(f"Request user= must be a username (str), got {self.user!r}.")
-        for status in _statuses(self.status):
-            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status < 600:
-                raise ScenarioError(
-                    f"Request status= must be an HTTP status code (100-599) or a tuple of "
-                    f"them, got {self.status!r}."
-                )
-
-    @property
-    def label(self) -> str:
-        """How reports name this request: ``name`` or ``"GET /path?query (as user)"``."""
-        if self.name:
-            return self.name
-        label = f"{self.method} {self.full_path}"
-        return f"{label} (as {self.user})" if self.user else label
-
-    @property
-    def full_path(self) -> str:
-        """The path with its query string."""
-        if not self.query:
-            return self.path
-        return f"{self.path}?{urlencode(self.query, doseq=True)}"
-
-    @property
-    def expected(self) -> str:
-        """The expected status, in words."""
-        statuses = _statuses(self.status)
-        if not statuses:
-            return "a status below 400"
-        return " or ".join(str(s) for s in statuses)
-
-    def accepts(self, status: int) -> bool:
-        """Whether ``status`` is what this request expects."""
-        statuses = _statuses(self.status)
-        return status in statuses if statuses else status < 400
-
-    def resolve(self, context: Mapping[str, Any]) -> Request:
-        """This request with ``{name}`` placeholders filled from ``context``.
-
-        Raises ``KeyError`` naming a placeholder ``context`` lacks.
-        """
-        if "{" not in self.path and not any(
-            isinstance(v, str) and "{" in v for v in self.query.values()
-        ):
-            return self
-        query = {
-            k: v.format_map(context) if isinstance(v, str) else v for k, v in self.query.items()
-        }
-        return replace(self, path=self.path.format_map(context), query=query)
-
-
-def _statuses(status: int | tuple[int, ...] | None) -> tuple[Any, ...]:
-    if status is None:
-        return ()
-    return tuple(status) if isinstance(status, tuple | list) else (status,)
 
 
 @dataclass(frozen=True)
