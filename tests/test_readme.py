@@ -58,5 +58,7 @@ def test_the_readme_snippet_says_what_the_example_gives(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     *output, values = result.stdout.strip().splitlines()
     assert json.loads(values) == [expected for _, expected in checks]
-    # The loop's first printed line is the README's.
-    assert output[: len(printed)] == printed
+    # Findings come most expensive first, and timings vary: the README's
+    # lines must be among those printed.
+    assert printed
+    assert set(printed) <= set(output)
