@@ -211,6 +211,15 @@ def build(dest: Path) -> dict[str, str]:
     return commits
 
 
+def _print_try(dest: Path, python: str) -> None:
+    print("\nTry:")
+    print(f"  cd {dest}")
+    print(f"  git log -p main..{BRANCH}")
+    print(f"  {python} example_project/manage.py perfaudit audit --scenario event-list")
+    print(f"  {python} example_project/manage.py perfaudit compare main {BRANCH}")
+    print(f"  {python} example_project/manage.py perfaudit compare main {BRANCH}~2")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dest", nargs="?", help="an empty or missing folder (default: a temp one)")
@@ -238,12 +247,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {BRANCH}  three commits, one lever each:")
     for line in log.splitlines():
         print(f"      {line}")
-    print("\nTry:")
-    print(f"  cd {dest}")
-    print(f"  git log -p main..{BRANCH}")
-    print(f"  {python} example_project/manage.py perfaudit audit --scenario event-list")
-    print(f"  {python} example_project/manage.py perfaudit compare main {BRANCH}")
-    print(f"  {python} example_project/manage.py perfaudit compare main {BRANCH}~2")
+    removed_afterwards = args.compare is not None and not args.dest
+    if removed_afterwards:
+        print(f"\n{dest} is removed after the compare; pass a DEST folder to keep it.")
+    else:
+        _print_try(dest, python)
     if args.compare is None:
         print(f"\nRemove it afterwards: rm -rf {dest}")
         return

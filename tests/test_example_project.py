@@ -179,3 +179,22 @@ def test_demo_repository_one_lever_per_commit(tmp_path: Path) -> None:
     assert by_ref["fix-event-list~2"]["payload"] == by_ref["fix-event-list~1"]["payload"]
     assert database.traces() == []
     assert MANAGE.exists()
+
+
+def test_demo_compare_in_a_temp_folder_does_not_suggest_commands_in_it() -> None:
+    """The temp repository is removed after --compare: no "Try: cd <it>"."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE / "demo.py"), "--compare", "--no-such-option"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0  # compare rejects the option
+    assert "Try:" not in result.stdout
+    (line,) = [
+        line for line in result.stdout.splitlines() if "is removed after the compare" in line
+    ]
+    folder = Path(line.split(" is removed", 1)[0])
+    assert folder.name.startswith("perfaudit-demo-")
+    assert not folder.exists()
