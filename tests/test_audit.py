@@ -234,7 +234,8 @@ def test_text_report_and_fail_on_gate(database: RealDatabase) -> None:
     assert done.returncode == 3, done.stderr
     assert "scenario    request" in done.stdout
     assert "event-list  GET /api/events/?tag=jazz" in done.stdout
-    assert 'fix: select_related("organizer")' in done.stdout
+    assert 'add `select_related("organizer")`' in done.stdout
+    assert "fix:" not in done.stdout  # the prose names the fix once
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(

@@ -137,8 +137,8 @@ def _text_scenario_detail(
             what = finding.relation or finding.model or finding.table or ""
             head = f"  {finding.severity:<6} {finding.kind:<15} {what} ({_queries(finding.count)})"
             lines.append(style.WARNING(head.rstrip()))
-            if finding.fix:
-                lines.append(style.NOTICE(f"         fix: {finding.fix}"))
+            # The prose names the fix (in backticks); a separate "fix:" line
+            # would say it twice. JSON keeps it in its own field.
             lines.extend(
                 textwrap.wrap(
                     finding.suggestion,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import sys
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -22,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from perfaudit.audit import engine as _audit
 from perfaudit.audit.formats import FORMATS, render
+from perfaudit.cli.progress import Progress, raw_stream
 from perfaudit.detect import DETECTORS
 from perfaudit.scenarios import Scenario, ScenarioError, load
 from perfaudit.scenarios.environment import scenario_environment
@@ -91,12 +91,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
         _list(command, selected)
         return
     verbosity = int(options.get("verbosity", 1))
-    progress = None
-    if verbosity >= 2 or (verbosity >= 1 and sys.stderr.isatty()):
-
-        def progress(line: str) -> None:
-            command.stderr.write(line)
-
+    progress = Progress(raw_stream(command.stderr), verbosity=verbosity)
     try:
         with (
             scenario_environment(),
@@ -111,6 +106,8 @@ def handle(command: BaseCommand, **options: Any) -> None:
             "Interrupted; the throwaway test databases were removed.",
             returncode=EXIT_INTERRUPTED,
         ) from None
+    finally:
+        progress.close()
 
     command.stdout.write(render(result, options.get("format", "text"), command.style))
     failures = result.failures()

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from perfaudit.cli.progress import Progress, raw_stream
 from perfaudit.compare.git import CompareError
 from perfaudit.compare.report import (
     CHECKS,
@@ -73,9 +74,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
             returncode=2,
         )
 
-    def progress(message: str) -> None:
-        command.stderr.write(f"[perfaudit compare] {message}")
-
+    progress = Progress(raw_stream(command.stderr), verbosity=int(options.get("verbosity", 1)))
     try:
         result = compare(
             options["base"],
@@ -93,6 +92,8 @@ def handle(command: BaseCommand, **options: Any) -> None:
             "Interrupted: worktrees, child processes and test databases were removed.",
             returncode=130,
         ) from None
+    finally:
+        progress.close()
 
     fmt = options["output_format"]
     if fmt == "json":
