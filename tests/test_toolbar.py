@@ -356,3 +356,37 @@ def test_check_requires_perfaudit_in_installed_apps() -> None:
         (error,) = PerfAuditPanel.run_checks()
     assert isinstance(error, Error)
     assert error.id == "perfaudit.E020"
+
+
+def test_code_spans_split_a_suggestion_at_its_backticks() -> None:
+    from perfaudit.toolbar._stats import code_spans
+
+    assert code_spans('add `select_related("author")` to the queryset') == [
+        {"text": "add ", "code": False},
+        {"text": 'select_related("author")', "code": True},
+        {"text": " to the queryset", "code": False},
+    ]
+    assert code_spans("no code here") == [{"text": "no code here", "code": False}]
+    # An unmatched backtick is shown as written, not half-rendered.
+    assert code_spans("a ` b") == [{"text": "a ` b", "code": False}]
+
+
+def test_the_timeline_places_each_query_within_the_request() -> None:
+    from perfaudit.capture import QueryEvent, Recording
+    from perfaudit.toolbar._stats import _timeline
+
+    events = [
+        QueryEvent("SELECT 1", duration=0.010, started_at=0.000),
+        QueryEvent("SELECT 2", duration=0.020, started_at=0.050),
+        QueryEvent("SELECT 1", duration=0.010, started_at=0.090),
+    ]
+    timeline = _timeline(Recording(events, duration=0.100).analysis)
+    assert timeline["span_ms"] == 100.0
+    assert [(r["left_pct"], r["width_pct"]) for r in timeline["rows"]] == [
+        (0.0, 10.0),
+        (50.0, 20.0),
+        (90.0, 10.0),
+    ]
+    # Shape numbers follow the "Queries by shape" table: SELECT ? twice, first.
+    assert [r["shape"] for r in timeline["rows"]] == [1, 1, 1]
+    assert timeline["hidden"] == 0

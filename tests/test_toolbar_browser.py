@@ -145,6 +145,12 @@ def _screenshot_dir(tmp_path: Path) -> Path:
     return directory
 
 
+def _query_count(subtitle: str) -> int:
+    match = re.search(r"(\d+) quer", subtitle)
+    assert match is not None, subtitle
+    return int(match.group(1))
+
+
 def test_the_panel_shows_the_n_plus_one_and_its_fix(example_server: str, tmp_path: Path) -> None:
     expect = sync_api.expect
     with sync_api.sync_playwright() as playwright:
@@ -171,7 +177,19 @@ def test_the_panel_shows_the_n_plus_one_and_its_fix(example_server: str, tmp_pat
             expect(organizer).to_be_visible()
             expect(organizer).to_contain_text("n_plus_one")
             expect(organizer).to_contain_text("is loaded one row at a time")
-            expect(organizer).to_contain_text('add `select_related("organizer")`')
+            # Code in a suggestion is rendered as code, not shown with its backticks.
+            expect(organizer).to_contain_text('add select_related("organizer") to')
+            expect(organizer).not_to_contain_text("`")
+            expect(
+                organizer.locator("code", has_text='select_related("organizer")')
+            ).to_be_visible()
+            # The fix is said once, in the suggestion.
+            expect(organizer).not_to_contain_text("Fix:")
+            # A timeline bar per query, like the SQL panel's.
+            expect(panel.locator("h4", has_text="Timeline")).to_be_attached()
+            bars = panel.locator("tr.djdt-pa-tick .djdt-pa-bar")
+            expect(bars.first).to_be_attached()
+            assert bars.count() == min(int(_query_count(button.inner_text())), 300)
             expect(panel.locator("h4", has_text="Queries by shape")).to_be_attached()
             expect(panel.locator("h4", has_text="Payload")).to_be_attached()
 

@@ -28,12 +28,22 @@ if TYPE_CHECKING:
     from perfaudit.detect import Finding
     from perfaudit.detect.analysis import Analysis
 
-__all__ = ["MAX_PARAMS_CHARS", "MAX_STATEMENTS", "build_stats", "nav_subtitle", "without_tables"]
+__all__ = [
+    "MAX_PARAMS_CHARS",
+    "MAX_STATEMENTS",
+    "MAX_TIMELINE",
+    "build_stats",
+    "code_spans",
+    "nav_subtitle",
+    "without_tables",
+]
 
 logger = logging.getLogger("perfaudit")
 
 #: Statements listed under one shape; the rest are counted ("… 120 more").
 MAX_STATEMENTS: Final = 50
+#: Queries drawn on the timeline; the rest are counted.
+MAX_TIMELINE: Final = 300
 #: Characters of one statement's parameters shown (a bulk insert can be huge).
 MAX_PARAMS_CHARS: Final = 2000
 # Call sites listed per shape.
@@ -83,6 +93,7 @@ def build_stats(
         "db_ms": round(analysis.db_ms, 3),
         "findings": [_finding(finding) for finding in analysis.findings],
         "groups": _groups(analysis),
+        "timeline": _timeline(analysis),
         "payload": _payload(response),
         "budget": _budget(view, recording),
     }
@@ -97,8 +108,50 @@ def _where(site: CallSite | None, origin: str | None = None) -> str | None:
     return " at ".join(parts) or None
 
 
+def code_spans(text: str) -> list[dict[str, Any]]:
+    """``text`` split at its Markdown backticks: ``[{"text": ..., "code": bool}]``.
+
+    Suggestions mark code with backticks; the template renders those parts in
+    ``<code>`` (autoescaped), never as Markdown or as raw HTML.
+    """
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: show the text as it is
+        return [{"text": text, "code": False}]
+    return [{"text": part, "code": i % 2 == 1} for i, part in enumerate(parts) if part]
+
+
+def _timeline(analysis: Analysis) -> dict[str, Any]:
+    """Each query's start and length as a share of the request, like the SQL panel's bars."""
+    events = analysis.events[:MAX_TIMELINE]
+    end = max((e.started_at + e.duration for e in analysis.events), default=0.0)
+    span = max(analysis.duration or 0.0, end)
+    index = {(s.fingerprint, s.alias): n for n, s in enumerate(analysis.shapes, 1)}
+    shape_of = {i: index[(s.fingerprint, s.alias)] for s in analysis.shapes for i in s.events}
+    rows = []
+    for i, event in enumerate(events):
+        left = event.started_at / span * 100.0 if span > 0 else 0.0
+        width = event.duration / span * 100.0 if span > 0 else 0.0
+        rows.append(
+            {
+                "number": i + 1,
+                "shape": shape_of.get(i),
+                "start_ms": round(event.started_at * 1000.0, 3),
+                "ms": round(event.duration_ms, 3),
+                "left_pct": round(min(left, 100.0), 2),
+                # At least a sliver, so a 0.05 ms query is still a visible mark.
+                "width_pct": round(max(min(width, 100.0 - min(left, 100.0)), 0.3), 2),
+            }
+        )
+    return {
+        "span_ms": round(span * 1000.0, 3),
+        "rows": rows,
+        "hidden": max(0, len(analysis.events) - MAX_TIMELINE),
+    }
+
+
 def _finding(finding: Finding) -> dict[str, Any]:
     data = finding.to_dict()  # never holds parameter values
+    data["parts"] = code_spans(finding.suggestion)
     data["where"] = _where(finding.callsite)
     data["callsites"] = [str(site) for site in finding.callsites]
     data["share_pct"] = round(finding.share * 100.0, 1)
