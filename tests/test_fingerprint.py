@@ -352,3 +352,26 @@ def test_token_table_keeps_no_long_literals() -> None:
     assert literal not in sqltokens._KNOWN
     assert "12345678901234567890" not in sqltokens._KNOWN
     assert sqltokens._KNOWN["SELECT"] == ("SELECT", sqltokens.KW, sqltokens._PLAIN)
+
+
+def test_clip_cuts_in_the_middle_and_keeps_the_where_clause() -> None:
+    from perfaudit.sql.shape import clip
+
+    columns = ", ".join(f"accounts_profile.column_{i}" for i in range(20))
+    by_user = f"SELECT {columns} FROM accounts_profile WHERE accounts_profile.user_id = ?"
+    by_id = f"SELECT {columns} FROM accounts_profile WHERE accounts_profile.id = ?"
+    assert len(by_user) > 160
+    short_user, short_id = clip(by_user), clip(by_id)
+    assert len(short_user) <= 160
+    assert len(short_id) <= 160
+    assert short_user != short_id
+    assert short_user.endswith("WHERE accounts_profile.user_id = ?")
+    assert short_user.startswith("SELECT accounts_profile.column_0")
+    assert "…" in short_user
+    # A WHERE longer than the width is cut at its end; no WHERE: both ends kept.
+    long_where = "SELECT a FROM t WHERE " + " AND ".join(f"t.c{i} = ?" for i in range(60))
+    assert len(clip(long_where)) <= 160
+    assert clip(long_where).startswith("SELECT a FROM t")
+    no_where = "INSERT INTO t (" + ", ".join(f"c{i}" for i in range(80)) + ") VALUES (?)"
+    assert clip(no_where).endswith(") VALUES (?)")
+    assert clip("SELECT 1") == "SELECT 1"

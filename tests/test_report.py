@@ -362,3 +362,13 @@ def test_explain_analyze_runs_selects(tmp_path: Path) -> None:
     (shape,) = report_json("--from", str(path), "--explain", "1", "--analyze")["shapes"]
     assert shape["explain"]["status"] == "ok"
     assert any("actual time" in line for line in shape["explain"]["plan"])
+
+
+def test_markdown_escapes_html_like_call_sites_outside_code() -> None:
+    from perfaudit.report.formats import _escape_html
+
+    assert _escape_html("views.py:3 in make.<locals>.view (2)") == (
+        "views.py:3 in make.&lt;locals&gt;.view (2)"
+    )
+    # Inside a code span the text is shown literally: left as is.
+    assert _escape_html("use `<lambda>` a < b") == "use `<lambda>` a &lt; b"

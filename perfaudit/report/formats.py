@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 
 from perfaudit.report.explain import Explained
 from perfaudit.report.inventory import Inventory, ShapeHotspot
+from perfaudit.sql.shape import clip
 
 __all__ = ["render_json", "render_markdown", "render_text"]
 
@@ -162,7 +163,7 @@ def render_markdown(
     for rank, shape in enumerate(shown, start=1):
         findings = "<br>".join(
             f"**{f.kind}** ({f.severity}, {_plural(f.requests, 'request', 'requests')}): "
-            f"{f.suggestion}"
+            f"{_escape_html(f.suggestion)}"
             for f in shape.findings
         )
         cells = (
@@ -173,8 +174,8 @@ def render_markdown(
             str(shape.requests),
             shape.kind,
             _code(_clip(shape.fingerprint)),
-            _listed(shape.views),
-            _listed(shape.callsites) or "unknown",
+            _escape_html(_listed(shape.views)),
+            _escape_html(_listed(shape.callsites)) or "unknown",
             findings or "-",
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
@@ -198,6 +199,17 @@ def render_markdown(
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _escape_html(text: str) -> str:
+    """``<`` and ``>`` outside code spans as entities: Markdown renderers drop
+    ``<locals>`` or ``<lambda>`` (in call sites) as unknown HTML tags. Code
+    spans show their text literally, so they are left alone."""
+    parts = text.split("`")
+    return "`".join(
+        part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for i, part in enumerate(parts)
+    )
 
 
 def _code(text: str) -> str:
@@ -226,7 +238,7 @@ def _plural(n: int, one: str, many: str) -> str:
 
 
 def _clip(text: str, width: int = _SQL_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return clip(text, width)
 
 
 def _listed(counts: Counter[str]) -> str:

@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 from perfaudit.sql.clauses import Aggregate, extract
 from perfaudit.sql.tokens import KW, render, tokenize
 
-__all__ = ["Aggregate", "SqlShape", "analyze", "fingerprint"]
+__all__ = ["Aggregate", "SqlShape", "analyze", "clip", "fingerprint"]
 
 
 class SqlShape(NamedTuple):
@@ -101,3 +101,25 @@ def _analyze(sql: str) -> SqlShape:
         kind = "other"
     # Clauses lists SqlShape's fields after ``kind``, in the same order.
     return SqlShape(render(texts, kinds), kind, *extract(texts, kinds, verb))
+
+
+def clip(sql: str, width: int = 160) -> str:
+    """``sql`` shortened to ``width`` characters for display, cut in the middle.
+
+    Two statements that differ only in their filter (``WHERE user_id = ?`` /
+    ``WHERE id = ?``) must not print alike: the column list goes, the
+    ``WHERE`` clause stays (itself cut at its end only if it alone is too
+    long). Without a ``WHERE``, the beginning and the end are kept.
+    """
+    if len(sql) <= width:
+        return sql
+    where = sql.rfind(" WHERE ")
+    if where > 0:
+        head = max(width // 4, width - (len(sql) - where) - 1)
+        tail = sql[where:]
+        room = width - head - 1
+        if len(tail) > room:
+            tail = tail[: room - 1] + "…"
+        return sql[:head] + "…" + tail
+    half = (width - 1) // 2
+    return sql[:half] + "…" + sql[len(sql) - (width - 1 - half) :]

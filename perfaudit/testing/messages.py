@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+from perfaudit.sql.shape import clip
+
 if TYPE_CHECKING:
     from perfaudit.capture import Recording
     from perfaudit.detect import Finding
@@ -25,7 +27,7 @@ MAX_SQL_CHARS: Final = 300
 
 
 def _clip(sql: str) -> str:
-    return sql if len(sql) <= MAX_SQL_CHARS else sql[: MAX_SQL_CHARS - 1] + "…"
+    return clip(sql, MAX_SQL_CHARS)
 
 
 def shapes_text(recording: Recording) -> str:
