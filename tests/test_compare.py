@@ -222,9 +222,14 @@ def _assert_clean(project: Path, db_name: str) -> None:
 def test_query_reducing_change_is_proven_with_an_identical_payload(
     project: Path, db_name: str
 ) -> None:
-    result = _compare(project, db_name, "main", "fast", "--rounds", "4", "--format", "json")
+    result = _compare(
+        project, db_name, "main", "fast", "--rounds", "4", "--format", "json", "-v", "2"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
+    assert data["command"] == "compare"
+    assert data["tool"].startswith("perfaudit ")
+    assert data["format"] == 1
     (endpoint,) = data["endpoints"]
     assert endpoint["scenario"] == "books"
     assert endpoint["queries"] == {"base": 9, "head": 1}
@@ -234,7 +239,8 @@ def test_query_reducing_change_is_proven_with_an_identical_payload(
     assert endpoint["findings"]["added"] == []
     assert endpoint["total_ms"]["base"]["n"] == 4
     assert endpoint["regressions"] == []
-    assert "[perfaudit compare] books: round 4/4" in result.stderr
+    # Progress (asked for with -v 2, as stderr is not a terminal) counts the rounds.
+    assert "[round 4/4] books" in result.stderr
     _assert_clean(project, db_name)
 
     markdown = _compare(project, db_name, "main", "fast", "--rounds", "2", "--format", "markdown")

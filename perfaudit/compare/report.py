@@ -54,9 +54,21 @@ def _speed(v: Verdict) -> str:
 
 
 def _time(v: Verdict) -> str:
-    if v.change == "within noise":
-        return f"within noise ({_speed(v)}, p={v.p_value:.2g})"
-    return f"{_speed(v)} (p={v.p_value:.2g})"
+    """The time verdict in words that cannot read as a contradiction.
+
+    "within noise (3.67× faster, p=0.0052)" looked like a claim and its denial;
+    the reason a change does not count is said instead.
+    """
+    p = _p(v.p_value)
+    if v.change != "within noise":
+        return f"{_speed(v)} (p = {p} < {v.alpha:g})"
+    if v.p_value >= v.alpha:
+        return f"no significant change (median {_speed(v)}, p = {p} ≥ {v.alpha:g})"
+    return f"no significant change (median {_speed(v)}, below the {v.factor:g}× threshold)"
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 
 def _ms(s: Summary) -> str:
@@ -147,8 +159,9 @@ def as_markdown(c: Comparison, fail_on: Collection[str]) -> str:
         payload = "✅ identical" if e.payload == "identical" else f"❌ {e.payload}"
         if e.payload == "different" and e.difference:
             payload += f" at `{e.difference['path']}`"
-        findings = f"−{len(e.findings_removed)} / +{len(e.findings_added)}"
-        queries = f"{e.queries['base']} → **{e.queries['head']}**"
+        findings = _finding_change(len(e.findings_removed), len(e.findings_added))
+        base_q, head_q = e.queries["base"], e.queries["head"]
+        queries = f"{base_q} → **{head_q}**" if base_q != head_q else f"{head_q} (same)"
         lines.append(
             f"| {e.name} | {e.status['base']} → {e.status['head']} | {queries} | "
             f"{e.db_ms['base'].median:.1f} → {e.db_ms['head'].median:.1f} | "
@@ -166,6 +179,15 @@ def as_markdown(c: Comparison, fail_on: Collection[str]) -> str:
     if details:
         lines += ["", *details]
     return "\n".join(lines) + "\n"
+
+
+def _finding_change(removed: int, added: int) -> str:
+    parts = [f"−{removed}" if removed else "", f"+{added}" if added else ""]
+    return " / ".join(part for part in parts if part) or "no change"
+
+
+#: Version of the JSON document ``compare --format json`` writes.
+FORMAT_VERSION: Final = 1
 
 
 def as_json(c: Comparison, fail_on: Collection[str]) -> str:
@@ -196,7 +218,13 @@ def as_json(c: Comparison, fail_on: Collection[str]) -> str:
             "regressions": regressions(e, fail_on),
         }
 
+    import perfaudit
+
     data = {
+        # The same envelope as audit's JSON document.
+        "format": FORMAT_VERSION,
+        "tool": f"perfaudit {perfaudit.__version__}",
+        "command": "compare",
         "base": {"ref": c.base.ref, "commit": c.base.commit},
         "head": {"ref": c.head.ref, "commit": c.head.commit},
         "rounds": c.rounds,
