@@ -14,6 +14,7 @@ included, unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from perfaudit.cli.progress import Progress, raw_stream
 from perfaudit.compare.git import CompareError
+from perfaudit.compare.plot import FORMATS as PLOT_FORMATS
+from perfaudit.compare.plot import PlotError, plot
 from perfaudit.compare.report import (
     CHECKS,
     DEFAULT_FAIL_ON,
@@ -63,6 +66,24 @@ def add_arguments(parser: CommandParser) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep worktrees and child logs for debugging"
     )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.svg|png",
+        default=None,
+        help="also draw each endpoint's request times, base against head, to this file "
+        "(needs matplotlib: pip install 'perfaudit[plot]'); the markdown output embeds it",
+    )
+
+
+def _check_plot(path: Path) -> None:
+    """Fail before the rounds, not after them, when the plot cannot be drawn."""
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise CommandError(f"--plot {path}: use a .svg or .png file name.", returncode=2)
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CommandError(
+            "--plot needs matplotlib: pip install 'perfaudit[plot]' (or drop --plot).",
+            returncode=2,
+        )
 
 
 def handle(command: BaseCommand, **options: Any) -> None:
@@ -74,6 +95,9 @@ def handle(command: BaseCommand, **options: Any) -> None:
             returncode=2,
         )
 
+    plot_path = Path(options["plot"]) if options.get("plot") else None
+    if plot_path is not None:
+        _check_plot(plot_path)
     progress = Progress(raw_stream(command.stderr), verbosity=int(options.get("verbosity", 1)))
     try:
         result = compare(
@@ -95,11 +119,16 @@ def handle(command: BaseCommand, **options: Any) -> None:
     finally:
         progress.close()
 
+    if plot_path is not None:
+        try:
+            plot(result, plot_path)
+        except PlotError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
     fmt = options["output_format"]
     if fmt == "json":
         command.stdout.write(as_json(result, fail_on))
     elif fmt == "markdown":
-        command.stdout.write(as_markdown(result, fail_on))
+        command.stdout.write(as_markdown(result, fail_on, plot=plot_path))
     else:
         styles = {
             "bad": command.style.ERROR,

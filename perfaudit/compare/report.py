@@ -7,6 +7,7 @@ All three come from the same :class:`~perfaudit.compare.session.Comparison`.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -142,8 +143,8 @@ def as_text(
     return "\n".join(lines)
 
 
-def as_markdown(c: Comparison, fail_on: Collection[str]) -> str:
-    """A table ready to paste into a pull request."""
+def as_markdown(c: Comparison, fail_on: Collection[str], *, plot: Path | None = None) -> str:
+    """A table ready to paste into a pull request (with the timing plot, if drawn)."""
     lines = [
         f"### perfaudit compare `{c.base.ref}` → `{c.head.ref}`",
         "",
@@ -178,6 +179,8 @@ def as_markdown(c: Comparison, fail_on: Collection[str]) -> str:
             details.append(f"- {e.name}: volatile paths ignored: {', '.join(e.volatile)}")
     if details:
         lines += ["", *details]
+    if plot is not None:
+        lines += ["", f"![request times per round, base against head]({plot.as_posix()})"]
     return "\n".join(lines) + "\n"
 
 

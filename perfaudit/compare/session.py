@@ -49,6 +49,8 @@ class EndpointResult:
     findings_added: list[dict[str, Any]]
     findings_removed: list[dict[str, Any]]
     findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Total ms of each timed round, per side (what the plot draws).
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -250,4 +252,5 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
         findings_added=[f for k, f in head_findings.items() if k not in base_findings],
         findings_removed=[f for k, f in base_findings.items() if k not in head_findings],
         findings={"base": warm["base"]["findings"], "head": warm["head"]["findings"]},
+        samples={side: list(total[side]) for side in SIDES},
     )
