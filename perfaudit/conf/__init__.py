@@ -20,7 +20,7 @@ from typing import Any, Final, cast
 from django.conf import settings as django_settings
 
 from perfaudit.conf.registry import SETTINGS, Setting
-from perfaudit.conf.validators import Problem
+from perfaudit.conf.validators import Problem, value_repr
 
 __all__ = ["SETTINGS", "Problem", "Setting", "app_settings", "user_settings"]
 
@@ -54,10 +54,13 @@ class AppSettings:
         if name not in raw:
             return setting.default
         value = raw[name]
-        problem = setting.validate(name, value)
+        try:
+            problem = setting.validate(name, value)
+        except Exception as exc:  # a value whose methods raise: the check reports it
+            problem = Problem("perfaudit.E003", f"PERFAUDIT[{name!r}] cannot be read: {exc}", "")
         if problem is None:
             return value
-        key = (name, repr(value))
+        key = (name, value_repr(value))
         if key not in _warned:
             _warned.add(key)
             logger.warning(

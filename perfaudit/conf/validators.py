@@ -9,6 +9,7 @@ uses, and the other way round.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ __all__ = [
     "optional_path",
     "payload_patterns",
     "str_sequence",
+    "value_repr",
 ]
 
 
@@ -38,10 +40,24 @@ class Problem(NamedTuple):
 Validator = Callable[[str, Any], Problem | None]
 
 
+_REPR_LIMIT = 80
+
+
+def value_repr(value: Any) -> str:
+    """``repr(value)``, shortened, and never raising: a check must report, not crash."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} whose repr() fails>"
+    if not isinstance(text, str):  # pragma: no cover - repr() already enforces it
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 1] + "…"
+
+
 def _wrong_type(name: str, value: Any, expected: str) -> Problem:
     return Problem(
         "perfaudit.E003",
-        f"PERFAUDIT[{name!r}] must be {expected}, got {type(value).__name__} {value!r}.",
+        f"PERFAUDIT[{name!r}] must be {expected}, got {type(value).__name__} {value_repr(value)}.",
         f"Set PERFAUDIT[{name!r}] to {expected}, or remove it to use the default.",
     )
 
@@ -60,7 +76,7 @@ def int_at_least(minimum: int) -> Validator:
         if value < minimum:
             return Problem(
                 "perfaudit.E004",
-                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value}.",
+                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value_repr(value)}.",
                 f"Use a whole number >= {minimum}.",
             )
         return None
@@ -72,10 +88,17 @@ def number_at_least(minimum: float) -> Validator:
     def validate(name: str, value: Any) -> Problem | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return _wrong_type(name, value, "a number")
+        if isinstance(value, float) and math.isnan(value):
+            # Every comparison with NaN is false: the threshold would never fire.
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] is NaN, which no value ever exceeds.",
+                f"Use a number >= {minimum}.",
+            )
         if value < minimum:
             return Problem(
                 "perfaudit.E004",
-                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value}.",
+                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value_repr(value)}.",
                 f"Use a number >= {minimum}.",
             )
         return None
@@ -89,7 +112,7 @@ def fraction(name: str, value: Any) -> Problem | None:
     if not 0 <= value <= 1:
         return Problem(
             "perfaudit.E004",
-            f"PERFAUDIT[{name!r}] must be between 0 and 1, got {value}.",
+            f"PERFAUDIT[{name!r}] must be between 0 and 1, got {value_repr(value)}.",
             "Use 1.0 to record every request, 0.1 for one in ten, 0 for none.",
         )
     return None
@@ -98,6 +121,12 @@ def fraction(name: str, value: Any) -> Problem | None:
 def optional_path(name: str, value: Any) -> Problem | None:
     if value is not None and (not isinstance(value, str | PurePath) or not str(value)):
         return _wrong_type(name, value, "a file path (str or pathlib.Path) or None")
+    if value is not None and "\x00" in str(value):
+        return Problem(
+            "perfaudit.E004",
+            f"PERFAUDIT[{name!r}] holds a NUL byte, which no file path may contain.",
+            "Remove the NUL byte (often from a mis-decoded environment variable).",
+        )
     return None
 
 
@@ -140,10 +169,10 @@ def budgets(name: str, value: Any) -> Problem | None:
         if not isinstance(limits, Mapping):
             return _wrong_type(f"{name}'][{view!r}", limits, 'a dict such as {"queries": 15}')
         for key, limit in limits.items():
-            if key not in ("queries", "db_ms"):
+            if not isinstance(key, str) or key not in ("queries", "db_ms"):
                 return Problem(
                     "perfaudit.E004",
-                    f"PERFAUDIT[{name!r}][{view!r}] has an unknown limit {key!r}.",
+                    f"PERFAUDIT[{name!r}][{view!r}] has an unknown limit {value_repr(key)}.",
                     'A budget may limit "queries" (int) and "db_ms" (number).',
                 )
             validate = int_at_least(0) if key == "queries" else number_at_least(0)
