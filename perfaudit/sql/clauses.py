@@ -66,8 +66,10 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     markers = [i for i, text in enumerate(texts) if text in _MARKERS]
     # One pass: matching parentheses, which tokens belong to the main statement
     # (main[i], not inside a subquery), and where each top-level clause starts.
-    main = [True] * n
     closing: dict[int, int] = {}
+    # Subquery spans, marked after the loop in one pass (marking each span as
+    # it closes would cost the square of the nesting).
+    nested = [0] * (n + 1)
     stack: list[int] = []
     depth = 0  # not len(stack): an unmatched ")" lowers it
     clauses: dict[str, tuple[int, int]] = {}
@@ -83,13 +85,20 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
                 opening = stack.pop()
                 closing[opening] = i
                 if texts[opening + 1] in _SUBQUERY_STARTS:
-                    main[opening + 1 : i] = [False] * (i - opening - 1)
+                    nested[opening + 1] += 1
+                    nested[i] -= 1
         elif depth == 0 and text in _CLAUSE_STARTS and kinds[i] == KW:
             if current and current not in clauses:
                 clauses[current] = (start, i)
             current, start = text, i + 1
     if current and current not in clauses:
         clauses[current] = (start, n)
+    main = [True] * n
+    if any(nested):
+        inside = 0
+        for i in range(n):
+            inside += nested[i]
+            main[i] = inside == 0
 
     read, written, aliases, main_tables = _tables(texts, kinds, verb, main, markers)
     resolve = _Resolver(aliases, main_tables)
@@ -124,6 +133,18 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
         limit="LIMIT" in clauses or "FETCH" in clauses,
         offset="OFFSET" in clauses,
     )
+
+
+# An expression kept as text (an aggregate's argument, a GROUP BY item) is cut
+# at this many tokens: nested aggregates would otherwise repeat the statement
+# once per level.
+_MAX_EXPRESSION_TOKENS: Final = 64
+
+
+def _joined(texts: list[str], start: int, end: int) -> str:
+    if end - start <= _MAX_EXPRESSION_TOKENS:
+        return " ".join(texts[start:end])
+    return " ".join(texts[start : start + _MAX_EXPRESSION_TOKENS]) + " ..."
 
 
 def _select_list_length(texts: list[str], start: int) -> int:
@@ -216,7 +237,7 @@ def _group_by(
             if column is not None and after == i:
                 items.append(column)
             else:
-                items.append(" ".join(texts[item_start:i]))
+                items.append(_joined(texts, item_start, i))
             item_start = i + 1
     return tuple(items)
 
@@ -245,12 +266,12 @@ def _aggregates(
         distinct = texts[j] == "DISTINCT" if j < close else False
         if distinct:
             j += 1
-        if texts[j:close] == ["*"]:
+        if close - j == 1 and texts[j] == "*":
             column = "*"
         else:
             resolved, after = resolve.column(texts, kinds, j)
             column = (
-                resolved if resolved is not None and after == close else " ".join(texts[j:close])
+                resolved if resolved is not None and after == close else _joined(texts, j, close)
             )
         found.append(Aggregate(texts[i], column, distinct))
     return tuple(found)
