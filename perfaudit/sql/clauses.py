@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
+from perfaudit.sql.tables import TABLE_WORDS, tables
 from perfaudit.sql.tokens import IDENT, KW
 
 __all__ = ["Aggregate", "Clauses", "extract"]
@@ -28,9 +29,7 @@ _CLAUSE_STARTS: Final = frozenset(
     }
 )  # fmt: skip
 _SUBQUERY_STARTS: Final = frozenset({"SELECT", "WITH", "VALUES"})
-# The words after which _tables() looks for table names.
-_TABLE_WORDS: Final = frozenset({"FROM", "DELETE", "JOIN", "INTO", "UPDATE"})
-_MARKERS: Final = _CLAUSE_STARTS | _TABLE_WORDS | _AGGREGATES | {"(", ")"}
+_MARKERS: Final = _CLAUSE_STARTS | TABLE_WORDS | _AGGREGATES | {"(", ")"}
 
 
 class Aggregate(NamedTuple):
@@ -100,7 +99,7 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
             inside += nested[i]
             main[i] = inside == 0
 
-    read, written, aliases, main_tables = _tables(texts, kinds, verb, main, markers)
+    read, written, aliases, main_tables = tables(texts, kinds, verb, main, markers)
     resolve = _Resolver(aliases, main_tables)
 
     select = clauses.get("SELECT", (0, 0))
@@ -275,80 +274,3 @@ def _aggregates(
             )
         found.append(Aggregate(texts[i], column, distinct))
     return tuple(found)
-
-
-# -- tables -------------------------------------------------------------------
-
-
-def _qualified_name(texts: list[str], kinds: list[int], i: int) -> tuple[str, int]:
-    """Read ``name`` or ``schema.name`` starting at ``i``; return it and the next index."""
-    name = texts[i]
-    j = i + 1
-    while j + 1 < len(texts) and texts[j] == "." and kinds[j + 1] == IDENT:
-        name = f"{name}.{texts[j + 1]}"
-        j += 2
-    return name, j
-
-
-def _alias(texts: list[str], kinds: list[int], i: int) -> tuple[str | None, int]:
-    if i < len(texts) and kinds[i] == IDENT:
-        return texts[i], i + 1
-    if i + 1 < len(texts) and texts[i] == "AS" and kinds[i + 1] == IDENT:
-        return texts[i + 1], i + 2
-    return None, i
-
-
-def _tables(
-    texts: list[str], kinds: list[int], verb: str, main: list[bool], markers: list[int]
-) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str], tuple[str, ...]]:
-    """Tables read and written, the main statement's aliases and tables.
-
-    ``markers`` are the indexes of the tokens that may precede a table name
-    (and others); tokens already read as a name or alias are skipped.
-    """
-    read: dict[str, None] = {}
-    written: dict[str, None] = {}
-    main_tables: dict[str, None] = {}
-    aliases: dict[str, str] = {}
-    n = len(texts)
-    resume = 0  # the first token not read yet as a name, alias or comma
-    for i in markers:
-        text = texts[i]
-        if i < resume or text not in _TABLE_WORDS:
-            continue
-        target: dict[str, None] | None = None
-        if text == "FROM":
-            deleting = verb == "DELETE" and i > 0 and texts[i - 1] == "DELETE"
-            target = written if deleting else read
-        elif text == "DELETE" and i == 0:
-            # MySQL's multi-table form, Django's delete() over a join there:
-            # DELETE `t` FROM `t` INNER JOIN `u` ON ... (the FROM tables are read).
-            target = written
-        elif text == "JOIN":
-            target = read
-        elif (text == "INTO" and verb in ("INSERT", "REPLACE")) or (text == "UPDATE" and i == 0):
-            target = written
-        if target is None or i + 1 >= n or kinds[i + 1] != IDENT:
-            continue
-        in_main = main[i]
-        while True:
-            name, i = _qualified_name(texts, kinds, i + 1)
-            target[name] = None
-            if target is read and in_main:
-                main_tables[name] = None
-            alias, i = _alias(texts, kinds, i) if target is read else (None, i)
-            if alias is not None and in_main:
-                aliases[alias] = name
-            # Old-style comma joins (FROM a, b x, c AS y) and MySQL's DELETE a, b FROM
-            if not (
-                (target is read or text == "DELETE")
-                and i + 1 < n
-                and texts[i] == ","
-                and kinds[i + 1] == IDENT
-            ):
-                break
-        resume = i
-    if verb == "DELETE":
-        # MySQL's DELETE may name its targets by alias: DELETE r FROM review r ...
-        written = {aliases.get(name, name): None for name in written}
-    return tuple(read), tuple(written), aliases, tuple(main_tables)
