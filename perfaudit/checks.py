@@ -4,9 +4,10 @@ Ids are stable and documented (docs/settings.md):
 
 * ``perfaudit.E001`` - ``PERFAUDIT`` is not a dict.
 * ``perfaudit.E002`` - unknown key (usually a typo; the hint suggests the key you meant).
-* ``perfaudit.E003`` - a value has the wrong type.
+* ``perfaudit.E003`` - a value has the wrong type, or cannot be validated (its methods raise).
 * ``perfaudit.E004`` - a value is out of range (e.g. a negative threshold) or
-  malformed (a bad ``PAYLOAD_IGNORE`` pattern, an unknown budget limit).
+  malformed (a bad ``PAYLOAD_IGNORE`` pattern, an unknown budget limit, ``NaN``,
+  a ``JSONL_PATH`` with a NUL byte or naming an existing FIFO, device or folder).
 
 The scenario checks (``perfaudit.E010``, ``E011``, ``W010``) live in
 :mod:`perfaudit.scenarios.checks`.
@@ -15,6 +16,8 @@ The scenario checks (``perfaudit.E010``, ``E011``, ``W010``) live in
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +25,8 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
-from perfaudit.conf import SETTINGS
+from perfaudit.conf import SETTINGS, Problem
+from perfaudit.conf.validators import value_repr
 
 __all__ = ["check_settings"]
 
@@ -45,22 +49,62 @@ def check_settings(
         ]
 
     errors: list[CheckMessage] = []
-    for name, value in raw.items():
-        setting = SETTINGS.get(name) if isinstance(name, str) else None
+    try:
+        items = list(raw.items())
+    except Exception as exc:
+        return [Error(f"PERFAUDIT cannot be read: {exc}", id="perfaudit.E001")]
+    for name, value in items:
+        setting = SETTINGS.get(name) if type(name) is str else None
         if setting is None:
             errors.append(_unknown_key(name))
             continue
-        problem = setting.validate(name, value)
+        problem = _validate(setting.name, value)
         if problem is not None:
             errors.append(Error(problem.message, hint=problem.hint, id=problem.check_id))
     return errors
 
 
+def _validate(name: str, value: Any) -> Problem | None:
+    """The setting's validator, plus what only a check may afford (a ``stat``).
+
+    A value whose methods raise is reported, not let through to crash the
+    checks: the runtime would fall over it too.
+    """
+    try:
+        problem = SETTINGS[name].validate(name, value)
+    except Exception as exc:
+        return Problem(
+            "perfaudit.E003",
+            f"PERFAUDIT[{name!r}] cannot be validated ({type(exc).__name__}: {exc}).",
+            f"Set PERFAUDIT[{name!r}] to a plain value, or remove it to use the default.",
+        )
+    if problem is None and name == "JSONL_PATH" and value is not None:
+        return _jsonl_target(name, os.fspath(value))
+    return problem
+
+
+def _jsonl_target(name: str, path: str) -> Problem | None:
+    """The middleware appends to regular files only: a FIFO or a folder is refused there."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # created on the first request (a missing folder is logged then)
+    if stat.S_ISREG(mode):
+        return None
+    return Problem(
+        "perfaudit.E004",
+        f"PERFAUDIT[{name!r}] {path!r} exists and is not a regular file.",
+        "Point JSONL_PATH at a regular file (it is created if missing); FIFOs, "
+        "devices and folders are refused.",
+    )
+
+
 def _unknown_key(name: object) -> Error:
-    close = difflib.get_close_matches(str(name), list(SETTINGS), n=1)
+    shown = value_repr(name)
+    close = difflib.get_close_matches(name, list(SETTINGS), n=1) if type(name) is str else []
     hint = (
         f"Did you mean {close[0]!r}?"
         if close
         else "Valid keys: " + ", ".join(sorted(SETTINGS)) + "."
     )
-    return Error(f"PERFAUDIT has an unknown key {name!r}.", hint=hint, id="perfaudit.E002")
+    return Error(f"PERFAUDIT has an unknown key {shown}.", hint=hint, id="perfaudit.E002")

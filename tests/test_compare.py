@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -337,6 +338,14 @@ def test_child_crash_exits_2_and_cleans_up(project: Path, db_name: str) -> None:
     assert "The head child (broken @" in result.stderr
     assert "RuntimeError: boom" in result.stderr
     _assert_clean(project, db_name)
+    _remove_kept_log(result.stderr)
+
+
+def _remove_kept_log(stderr: str) -> None:
+    """A failed child's log is kept for the user; the tests remove it."""
+    found = re.search(r"Full log: (\S+)", stderr)
+    assert found is not None, stderr
+    shutil.rmtree(Path(found.group(1)).parent, ignore_errors=True)
 
 
 def test_sigint_mid_run_leaves_nothing_behind(project: Path, db_name: str) -> None:
@@ -383,3 +392,126 @@ def test_sigint_mid_run_leaves_nothing_behind(project: Path, db_name: str) -> No
 
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# -- hardening: bad input, killed processes -------------------------------------------
+
+
+def test_an_empty_ref_is_named_as_such(project: Path, db_name: str) -> None:
+    result = _compare(project, db_name, "", "main")
+    assert result.returncode == 2
+    assert "Refusing the ref '': it is empty" in result.stderr
+    assert "cannot start with '-'" not in result.stderr
+    _assert_clean(project, db_name)
+
+
+def test_a_working_tree_that_does_not_import_does_not_stop_compare(
+    project: Path, db_name: str
+) -> None:
+    # Half-edited, uncommitted: the parent's system checks would import it.
+    (project / "miniproj" / "urls.py").write_text("raise ImportError('half-edited')\n")
+    result = _compare(project, db_name, "main", "fast", "--rounds", "1", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (endpoint,) = json.loads(result.stdout)["endpoints"]
+    assert endpoint["queries"] == {"base": 9, "head": 1}
+    _assert_clean(project, db_name)
+
+
+def test_a_failed_childs_log_is_kept_where_the_message_says(project: Path, db_name: str) -> None:
+    _commit(
+        project,
+        "broken",
+        {
+            "shop/scenarios.py": SCENARIOS.replace(
+                "for i in range(8):", "1 / 0\n    for i in range(8):"
+            )
+        },
+        "break the scenario",
+    )
+    result = _compare(project, db_name, "main", "broken", "--rounds", "1")
+    assert result.returncode == 2
+    found = re.search(r"Full log: (\S+)", result.stderr)
+    assert found is not None, result.stderr
+    log = Path(found.group(1))
+    try:
+        assert "ZeroDivisionError" in log.read_text()
+        assert sorted(p.name for p in log.parent.iterdir()) == ["head.log"]  # base's removed
+    finally:
+        shutil.rmtree(log.parent, ignore_errors=True)
+    _assert_clean(project, db_name)
+
+
+KILLING_MIGRATION = """
+import os, signal
+from django.db import migrations
+
+def die(apps, schema_editor):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [migrations.RunPython(die, migrations.RunPython.noop)]
+"""
+
+
+@pytest.mark.skipif(not POSTGRES, reason="an in-memory SQLite test database cannot leak")
+def test_a_child_killed_while_migrating_leaves_no_database(project: Path, db_name: str) -> None:
+    _commit(
+        project,
+        "killed",
+        {"shop/migrations/0002_die.py": KILLING_MIGRATION},
+        "die while migrating",
+    )
+    result = _compare(project, db_name, "main", "killed", "--rounds", "1")
+    assert result.returncode == 2
+    assert "The head child (killed @" in result.stderr
+    assert f"exited with status {-signal.SIGKILL}" in result.stderr
+    _assert_clean(project, db_name)
+    _remove_kept_log(result.stderr)
+
+
+def test_a_run_killed_by_sigkill_is_cleaned_up_by_the_next(project: Path, db_name: str) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "perfaudit",
+            "compare",
+            "main",
+            "fast",
+            "--rounds",
+            "100000",
+        ],
+        cwd=project,
+        env=_env(project, db_name),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "round 1/" not in seen and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen += line
+    assert "round 1/" in seen, seen
+    process.kill()
+    process.wait()
+    process.stderr.close()
+    folders = re.search(r"worktrees in (\S+), child logs in (\S+)", seen)
+    assert folders is not None, seen
+    assert len(_worktrees(project)) == 3
+    assert Path(folders.group(1)).exists()
+    # The children see their stdin close, and drop their own databases.
+    deadline = time.monotonic() + 60
+    while _leftover_databases(db_name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    result = _compare(project, db_name, "main", "no-such-branch")
+    assert result.returncode == 2
+    assert "removed 2 folder(s) left by a compare run that was killed" in result.stderr
+    _assert_clean(project, db_name)
+    assert not Path(folders.group(1)).exists()
+    assert not Path(folders.group(2)).exists()

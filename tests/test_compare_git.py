@@ -47,7 +47,7 @@ def test_not_a_repository(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ref", ["nope", "--output=/tmp/x", "-main", ""])
 def test_unknown_or_dangerous_refs_are_refused(repo: Path, ref: str) -> None:
-    with pytest.raises(CompareError, match=r"Unknown git ref|cannot start with '-'"):
+    with pytest.raises(CompareError, match=r"Unknown git ref|cannot start with '-'|it is empty"):
         resolve_ref(repo, ref)
 
 
@@ -78,3 +78,25 @@ def test_keep_leaves_them_for_debugging(repo: Path) -> None:
         path = trees["base"].path
     assert path.exists()
     _git(repo, "worktree", "remove", "--force", str(path))
+
+
+def test_stale_folders_of_a_dead_run_are_removed_and_a_live_runs_kept(repo: Path) -> None:
+    import json
+    import subprocess
+
+    from perfaudit.compare.git import Ownership, clean_stale
+
+    with worktrees(repo, {"base": "main"}, keep=True, ownership=Ownership(repo)) as trees:
+        folder = trees["base"].path.parent
+    (record,) = (repo / ".git" / "perfaudit-compare").glob("*.json")
+    assert json.loads(record.read_text())["paths"] == [str(folder)]
+    assert clean_stale(repo) == []  # this process is alive: its folders are its own
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({**data, "pid": dead.pid}))
+    assert clean_stale(repo) == [str(folder)]
+    assert not folder.exists()
+    assert len(_git(repo, "worktree", "list").splitlines()) == 1
+    assert not record.exists()

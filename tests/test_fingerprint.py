@@ -312,7 +312,8 @@ def test_analyze_never_raises_on_malformed_sql() -> None:
 def test_shape_fields_are_the_clause_fields_after_fingerprint_and_kind() -> None:
     from perfaudit.sql.clauses import Clauses
 
-    assert perfaudit.SqlShape._fields[2:] == Clauses._fields
+    assert perfaudit.SqlShape._fields[2:-1] == Clauses._fields
+    assert perfaudit.SqlShape._fields[-1] == "truncated"  # set by analyze(), not extract()
 
 
 def test_both_tokenizer_paths_read_sql_alike() -> None:

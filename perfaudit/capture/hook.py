@@ -15,6 +15,11 @@ How it works, and why:
   :class:`QueryEvent` objects, resolving call sites and fingerprinting SQL
   happen lazily, when someone reads :attr:`Recording.queries`.
 * Bookkeeping errors are swallowed: capture must never break the user's query.
+  The query is still counted (as overflow: counted, not kept) and the first
+  failure is logged as a warning, so a broken capture never reads as "0 queries".
+* SQL that is not a ``str`` (psycopg 3's ``sql.Composed``/``sql.SQL``, ``bytes``;
+  Django's cursor accepts both) is recorded as its rendered text. The check is
+  one type test per query; the rendering only runs for such SQL.
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ def _dispatch(
                 # execute()/executemany() that called it: cursor machinery, never
                 # the application's call site, so the walk starts above them.
                 site_info = policy.user_frame(sys._getframe(3)) if policy is not None else None
+                if sql.__class__ is not str:
+                    sql = _rendered(sql, connection)
                 if many and not isinstance(params, list | tuple):
                     params = None  # a one-shot iterator: already consumed by the driver
                 event = (
@@ -131,10 +138,42 @@ def _dispatch(
                     sink.append(event)
                 else:  # several recordings, one limited to some aliases, or a full one
                     _deliver(active.recordings, event)
-        except Exception:  # pragma: no cover - defensive: capture must never break a query
-            global _store_failures
-            _store_failures += 1
-            logger.debug("perfaudit could not record a query", exc_info=True)
+        except Exception:  # capture must never break a query
+            _capture_failed(active, context)
+
+
+def _rendered(sql: Any, connection: Any) -> str:
+    """The text of SQL given as something else than a ``str``, as the server receives it."""
+    if isinstance(sql, bytes | bytearray | memoryview):
+        return bytes(sql).decode("utf-8", "replace")
+    as_string = getattr(sql, "as_string", None)  # psycopg 3's sql.Composable
+    if as_string is not None:
+        try:
+            return str(as_string(connection.connection))
+        except Exception:
+            logger.debug("perfaudit could not render %r", type(sql), exc_info=True)
+    return str(sql)
+
+
+def _capture_failed(active: _Active, context: dict[str, Any]) -> None:
+    """Count the query that could not be recorded; log the first failure of the process."""
+    global _store_failures
+    _store_failures += 1
+    try:
+        alias = getattr(context.get("connection"), "alias", None)
+        for rec in active.recordings:
+            if rec.using is None or alias in rec.using:
+                rec.overflow += 1
+    except Exception:  # pragma: no cover - nothing more can be done
+        pass
+    if _store_failures == 1:
+        logger.warning(
+            "perfaudit could not record a query; it is counted but not kept "
+            "(further failures are logged at DEBUG)",
+            exc_info=True,
+        )
+    else:
+        logger.debug("perfaudit could not record a query", exc_info=True)
 
 
 def _deliver(recordings: tuple[Recording, ...], event: _RawEvent) -> None:

@@ -36,6 +36,11 @@ from perfaudit.compare.session import compare
 
 HELP = "Compare two git refs: queries, time and payload identity per scenario request."
 
+#: No system checks in the parent: they import the working tree's code (URLs,
+#: scenario modules), which compare never runs (each child runs its ref's) and
+#: which may be half-edited. Each child's Django set-up imports its own ref.
+SKIP_CHECKS = True
+
 
 def _positive(value: str) -> int:
     try:

@@ -3,8 +3,10 @@
 The parent starts it with the same interpreter and :data:`BOOTSTRAP`; the
 child imports perfaudit from the parent's installation (a worktree of an
 older commit may hold an older perfaudit, or none), puts the worktree's
-paths first on ``sys.path``, sets Django up, creates its own throwaway test
-database (unique name per child, so two children never collide), migrates it
+paths first on ``sys.path``, sets Django up, tells the parent the names of
+the test databases it is about to create (so that the parent can drop them
+if the child dies while migrating, even by SIGKILL), creates its own
+throwaway test database (unique name per child, so two children never collide), migrates it
 with *this ref's* migrations, runs the scenarios' set-up once, then serves
 commands from the parent: one JSON line in on stdin, one JSON line out on the
 file descriptor named by ``PERFAUDIT_COMPARE_FD`` (stdout and stderr are left
@@ -80,9 +82,11 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
     # As Django's test runner does: "testserver" allowed, in-memory e-mail, and a
     # fast password hasher for the set-up's users.
     started = time.perf_counter()
+    suffix = f"pa_{label}_{os.getpid()}"
+    _emit(channel, event="databases", databases=_planned_names(suffix))
     with (
         scenario_environment(),
-        throwaway_databases(suffix=f"pa_{label}_{os.getpid()}") as aliases,
+        throwaway_databases(suffix=suffix) as aliases,
     ):
         databases = {a: connections[a].settings_dict["NAME"] for a in aliases}
         scenarios = {s.name: s for s in load()}
@@ -121,6 +125,33 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
                 for name, request in plan
             ]
             _emit(channel, event="round", results=results)
+
+
+def _planned_names(suffix: str) -> dict[str, str]:
+    """The test database each alias will get from ``throwaway_databases(suffix=...)``.
+
+    Mirrors and aliases naming the same database get none of their own;
+    SQLite in memory needs no clean-up. File names are absolute: the parent
+    runs in another folder.
+    """
+    from django.db import connections
+
+    from perfaudit.scenarios.testdb import _signature, _unique_test_name
+
+    names: dict[str, str] = {}
+    seen: set[tuple[Any, ...]] = set()
+    for alias in connections:
+        connection = connections[alias]
+        if (connection.settings_dict.get("TEST") or {}).get("MIRROR"):
+            continue
+        signature = _signature(connection)
+        if signature in seen:
+            continue
+        seen.add(signature)
+        name = _unique_test_name(connection, suffix)
+        if name is not None:
+            names[alias] = os.path.abspath(name) if connection.vendor == "sqlite" else name
+    return names
 
 
 @contextmanager

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +18,8 @@ from perfaudit.compare.child import BOOTSTRAP
 from perfaudit.compare.git import CompareError, Worktree
 
 __all__ = ["Child", "ChildFailed", "child_paths"]
+
+logger = logging.getLogger("perfaudit")
 
 _PERFAUDIT_HOME = str(Path(perfaudit.__file__).resolve().parent.parent)
 
@@ -57,6 +61,7 @@ class Child:
         self.log_path = log_dir / f"{tree.label}.log"
         self.databases: dict[str, str] = {}
         self.ready: dict[str, Any] = {}
+        self.failed = False
         relative = cwd.resolve().relative_to(root.resolve())
         read_fd, write_fd = os.pipe()
         env = dict(os.environ)
@@ -93,17 +98,31 @@ class Child:
     def label(self) -> str:
         return self.tree.label
 
+    def receive_databases(self) -> None:
+        """Read the child's first message: the test databases it is about to create."""
+        message = self.receive()
+        if message.get("event") != "databases":
+            raise ChildFailed(self._failure(f"sent {message.get('event')!r} before its databases"))
+
     def receive(self) -> dict[str, Any]:
         line = self._channel.readline()
         if not line:
             self.process.wait()
             raise ChildFailed(self._failure(f"exited with status {self.process.returncode}"))
-        message: dict[str, Any] = json.loads(line)
+        try:
+            message: dict[str, Any] = json.loads(line)
+        except ValueError:
+            raise ChildFailed(self._failure("sent a line that is not JSON")) from None
+        if message.get("event") == "databases":
+            self.databases = {str(k): str(v) for k, v in dict(message["databases"]).items()}
         if message.get("event") == "error":
+            # The child's traceback goes to its log, which the message points to.
+            with contextlib.suppress(OSError, ValueError):
+                self._log.write(str(message.get("traceback", "")).encode("utf-8", "replace"))
+                self._log.flush()
             raise ChildFailed(self._failure(message.get("message", "failed")))
         if message.get("event") == "ready":
             self.ready = message
-            self.databases = dict(message.get("databases", {}))
         return message
 
     def send(self, **command: Any) -> None:
@@ -137,9 +156,10 @@ class Child:
             self._channel.close()
             self._log.close()
             if self.process.returncode != 0:
-                _drop_leftovers(self.databases)
+                _drop_leftovers(self.databases, self.tree.label, self.process.pid)
 
     def _failure(self, what: str) -> str:
+        self.failed = True  # its log is kept: the message points to it
         detail = ""
         with contextlib.suppress(OSError):
             lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln]
@@ -147,25 +167,45 @@ class Child:
                 detail = f" Last log line: {lines[-1].strip()[:300]}"
         return (
             f"The {self.label} child ({self.tree.ref} @ {self.tree.commit[:10]}) {what}.{detail} "
-            f"Full log: {self.log_path} (kept with --keep)."
+            f"Full log: {self.log_path}"
         )
 
 
-def _drop_leftovers(databases: dict[str, str]) -> None:
-    """Drop the test databases of a child that died before dropping them itself."""
+def _drop_leftovers(databases: dict[str, str], label: str, pid: int) -> None:
+    """Drop the test databases of a child that died before dropping them itself.
+
+    Only names carrying that child's unique suffix (``pa_<label>_<pid>``, see
+    ``child.py``) are dropped: never a database the child did not name itself.
+    """
     from django.db import connections
 
+    suffix = f"pa_{label}_{pid}"
     for alias, name in databases.items():
-        if alias not in connections or not str(name).startswith("test_"):
-            continue  # never drop anything that is not a test database
+        if alias not in connections or suffix not in Path(name).name:
+            continue
         connection = connections[alias]
         creation: Any = connection.creation  # backend-specific methods below
-        with contextlib.suppress(Exception):
-            if connection.vendor == "sqlite":
-                if not creation.is_in_memory_db(name):
-                    Path(name).unlink(missing_ok=True)
-            else:
+        if connection.vendor == "sqlite":
+            with contextlib.suppress(OSError):
+                Path(name).unlink(missing_ok=True)
+            continue
+        # The killed child's server session may take a moment to end, and a
+        # database in use cannot be dropped: a few tries.
+        for attempt in range(10):
+            try:
                 creation._destroy_test_db(name, verbosity=0)
+                break
+            except Exception as exc:
+                if "does not exist" in str(exc) or "doesn't exist" in str(exc):
+                    break  # never created: the child died first
+                if attempt == 9:
+                    logger.warning(
+                        "perfaudit compare could not drop the test database %r (%s); "
+                        "drop it by hand.",
+                        name,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
+                    )
+                time.sleep(0.3)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -16,7 +16,15 @@ from typing import Any
 
 import orjson
 
-from perfaudit.compare.git import CompareError, Worktree, repo_root, worktrees
+from perfaudit.compare.git import (
+    FOLDER_PREFIX,
+    CompareError,
+    Ownership,
+    Worktree,
+    clean_stale,
+    repo_root,
+    worktrees,
+)
 from perfaudit.compare.runner import Child
 from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
 from perfaudit.payload._diff import all_differences
@@ -79,16 +87,22 @@ def compare(
 ) -> Comparison:
     """Run the scenarios at both refs, rounds interleaved; see the module docs."""
     root = repo_root(cwd)
+    stale = clean_stale(root)
+    if stale:
+        progress(f"removed {len(stale)} folder(s) left by a compare run that was killed")
     with ExitStack() as stack:
         stack.callback(_sigterm_as_interrupt())  # SIGTERM → KeyboardInterrupt; undone on exit
+        ownership = Ownership(root)
+        stack.callback(ownership.release)  # last: after every folder is removed (or kept)
         trees = stack.enter_context(
-            worktrees(root, {"base": base_ref, "head": head_ref}, keep=keep)
+            worktrees(root, {"base": base_ref, "head": head_ref}, keep=keep, ownership=ownership)
         )
-        log_dir = Path(tempfile.mkdtemp(prefix="perfaudit-compare-logs-"))
-        if not keep:
-            stack.callback(shutil.rmtree, log_dir, True)
-        progress(f"worktrees in {trees['base'].path.parent}, child logs in {log_dir}")
+        log_dir = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}logs-"))
+        ownership.add(log_dir)
         children: dict[str, Child] = {}
+        if not keep:
+            stack.callback(_remove_logs, log_dir, children)
+        progress(f"worktrees in {trees['base'].path.parent}, child logs in {log_dir}")
         interrupted = [False]
 
         def stop_children() -> None:
@@ -104,6 +118,10 @@ def compare(
                 children[side] = Child(
                     trees[side], root=root, cwd=cwd, scenarios=list(scenarios), log_dir=log_dir
                 )
+            for side in SIDES:
+                # The names of the test databases, before the child creates them: a
+                # child killed while migrating leaves nothing the parent cannot drop.
+                children[side].receive_databases()
             ready = {}
             for side in SIDES:
                 ready[side] = children[side].receive()
@@ -129,6 +147,17 @@ def compare(
         endpoints = _endpoints(results)
         return Comparison(trees["base"], trees["head"], rounds, setup, rounds_seconds, endpoints)
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
+
+
+def _remove_logs(log_dir: Path, children: dict[str, Child]) -> None:
+    """Remove the child logs, except those of a child that failed: its message points there."""
+    failed = [child for child in children.values() if child.failed]
+    if not failed:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return
+    for child in children.values():
+        if not child.failed:
+            child.log_path.unlink(missing_ok=True)
 
 
 def _plan(ready: dict[str, dict[str, Any]], requested: Sequence[str]) -> list[str]:

@@ -6,12 +6,18 @@ opted in with ``JSONL_PARAMS``. Without them a statement with placeholders
 cannot be planned faithfully (a generic plan is not the plan the query got),
 so the shape is skipped with the reason.
 
-Everything runs in one transaction that is made ``READ ONLY`` before the first
-EXPLAIN and rolled back at the end: plain ``EXPLAIN`` executes nothing, and
-``EXPLAIN ANALYZE`` (only with ``--analyze``) of a statement that would write,
-e.g. a ``WITH ... DELETE ... RETURNING`` disguised as a SELECT, fails instead
-of writing. Each statement has its own savepoint, so one failure does not hide
-the others' plans.
+The JSONL file is input, not trusted code: its ``kind`` field is ignored, and
+the statement is run only if perfaudit's own reading
+(:func:`perfaudit.report.readonly.refusal`) finds one plain SELECT: no ``;``
+outside quotes (PostgreSQL would run a second statement, and ``COMMIT`` would
+end the read-only transaction), no data-modifying CTE, no function known to
+write. Anything else is skipped with one line saying why.
+
+What passes runs in one transaction that is made ``READ ONLY`` before the
+first EXPLAIN and rolled back at the end: plain ``EXPLAIN`` executes nothing,
+and ``EXPLAIN ANALYZE`` (only with ``--analyze``) of a statement that would
+write through a user function fails instead of writing. Each statement has
+its own savepoint, so one failure does not hide the others' plans.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any, Final, Literal
 from django.db import DatabaseError, connections, transaction
 
 from perfaudit.report.inventory import ShapeHotspot
+from perfaudit.report.readonly import refusal
 
 __all__ = ["ExplainUnavailable", "Explained", "check_database", "explain_shapes"]
 
@@ -86,22 +93,30 @@ def explain_shapes(
 
 def _statement(shape: ShapeHotspot, using: str) -> Explained | tuple[str, Any]:
     """The (sql, params) to EXPLAIN, or why the shape is skipped."""
-    if shape.kind != "select":
-        return Explained(
-            "skipped", f"not a SELECT ({shape.kind or 'unknown'}): EXPLAIN runs on reads only"
-        )
+    refused = refusal(shape.sql)
+    if refused is not None:
+        return Explained("skipped", f"{refused}: EXPLAIN runs on a single plain SELECT only")
     if shape.alias != using:
         return Explained(
             "skipped",
             f"recorded on database {shape.alias!r}; pass --database {shape.alias} to EXPLAIN it",
         )
     if shape.has_params:
+        if not _plain_params(shape.params):
+            return Explained("skipped", "its recorded parameters are not a list or dict of values")
         return shape.sql, shape.params
     if shape.param_count == 0:
         return shape.sql, ()
     if shape.param_count is None and "%s" not in shape.sql and "%(" not in shape.sql:
         return shape.sql, None  # no placeholders: executed without parameters
     return Explained("skipped", _PARAMS_HINT)
+
+
+def _plain_params(params: Any) -> bool:
+    """Parameters as the JSONL file holds them: a list, or a dict keyed by name."""
+    if isinstance(params, dict):
+        return all(isinstance(key, str) for key in params)
+    return isinstance(params, list)
 
 
 # Django 6.1 renamed transaction.savepoint() to savepoint_create(); the old name warns.
@@ -115,12 +130,16 @@ def _run(
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
             cursor.execute("SET TRANSACTION READ ONLY")
+            # Backslashes in literals then mean what refusal() assumed they mean.
+            cursor.execute("SET LOCAL standard_conforming_strings = on")
             for index, sql, params in statements:
                 savepoint = _savepoint_create(using=using)
                 try:
                     cursor.execute(prefix + sql, params)
                     plan = tuple(str(row[0]) for row in cursor.fetchall())
-                except DatabaseError as exc:
+                except (DatabaseError, TypeError, ValueError, IndexError, KeyError) as exc:
+                    # The driver's errors, and the parameter mismatches Django's
+                    # cursor raises before reaching it: one line per shape.
                     message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                     outcomes.append((index, Explained("error", f"EXPLAIN failed: {message}")))
                 else:

@@ -235,7 +235,7 @@ def _add_shape(shapes: dict[tuple[str, str], ShapeHotspot], line: Any, view: str
             shape.callsites[str(site)] += n if isinstance(n, int) else 0
     # The example to EXPLAIN: the slowest execution, preferring one whose
     # parameter values were recorded.
-    max_ms = float(line.get("max_ms", db_ms))
+    max_ms = _number(line.get("max_ms"), db_ms)
     has_params = "params" in line and line["params"] is not None
     better = (has_params, max_ms) > (shape.has_params, shape.max_ms)
     if better:
@@ -267,9 +267,22 @@ def _add_finding(
         summary._last_request = request
     count = line.get("count")
     summary.queries += count if isinstance(count, int) else 0
-    total = line.get("total_ms")
-    summary.total_ms += float(total) if isinstance(total, int | float) else 0.0
+    summary.total_ms += _number(line.get("total_ms"), 0.0)
     # The most recent wording wins: it reflects the code as it is now.
     summary.suggestion = str(line.get("suggestion") or summary.suggestion)
-    summary.fix = line.get("fix") or summary.fix
-    summary.relation = line.get("relation") or summary.relation
+    summary.fix = _text(line.get("fix")) or summary.fix
+    summary.relation = _text(line.get("relation")) or summary.relation
+
+
+# The file is input: optional fields of the wrong type are read as absent,
+# never allowed to crash the report half-way.
+
+
+def _number(value: Any, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
+from perfaudit.sql.tables import TABLE_WORDS, tables
 from perfaudit.sql.tokens import IDENT, KW
 
 __all__ = ["Aggregate", "Clauses", "extract"]
@@ -28,9 +29,7 @@ _CLAUSE_STARTS: Final = frozenset(
     }
 )  # fmt: skip
 _SUBQUERY_STARTS: Final = frozenset({"SELECT", "WITH", "VALUES"})
-# The words after which _tables() looks for table names.
-_TABLE_WORDS: Final = frozenset({"FROM", "DELETE", "JOIN", "INTO", "UPDATE"})
-_MARKERS: Final = _CLAUSE_STARTS | _TABLE_WORDS | _AGGREGATES | {"(", ")"}
+_MARKERS: Final = _CLAUSE_STARTS | TABLE_WORDS | _AGGREGATES | {"(", ")"}
 
 
 class Aggregate(NamedTuple):
@@ -66,8 +65,10 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     markers = [i for i, text in enumerate(texts) if text in _MARKERS]
     # One pass: matching parentheses, which tokens belong to the main statement
     # (main[i], not inside a subquery), and where each top-level clause starts.
-    main = [True] * n
     closing: dict[int, int] = {}
+    # Subquery spans, marked after the loop in one pass (marking each span as
+    # it closes would cost the square of the nesting).
+    nested = [0] * (n + 1)
     stack: list[int] = []
     depth = 0  # not len(stack): an unmatched ")" lowers it
     clauses: dict[str, tuple[int, int]] = {}
@@ -83,15 +84,22 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
                 opening = stack.pop()
                 closing[opening] = i
                 if texts[opening + 1] in _SUBQUERY_STARTS:
-                    main[opening + 1 : i] = [False] * (i - opening - 1)
+                    nested[opening + 1] += 1
+                    nested[i] -= 1
         elif depth == 0 and text in _CLAUSE_STARTS and kinds[i] == KW:
             if current and current not in clauses:
                 clauses[current] = (start, i)
             current, start = text, i + 1
     if current and current not in clauses:
         clauses[current] = (start, n)
+    main = [True] * n
+    if any(nested):
+        inside = 0
+        for i in range(n):
+            inside += nested[i]
+            main[i] = inside == 0
 
-    read, written, aliases, main_tables = _tables(texts, kinds, verb, main, markers)
+    read, written, aliases, main_tables = tables(texts, kinds, verb, main, markers)
     resolve = _Resolver(aliases, main_tables)
 
     select = clauses.get("SELECT", (0, 0))
@@ -124,6 +132,18 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
         limit="LIMIT" in clauses or "FETCH" in clauses,
         offset="OFFSET" in clauses,
     )
+
+
+# An expression kept as text (an aggregate's argument, a GROUP BY item) is cut
+# at this many tokens: nested aggregates would otherwise repeat the statement
+# once per level.
+_MAX_EXPRESSION_TOKENS: Final = 64
+
+
+def _joined(texts: list[str], start: int, end: int) -> str:
+    if end - start <= _MAX_EXPRESSION_TOKENS:
+        return " ".join(texts[start:end])
+    return " ".join(texts[start : start + _MAX_EXPRESSION_TOKENS]) + " ..."
 
 
 def _select_list_length(texts: list[str], start: int) -> int:
@@ -216,7 +236,7 @@ def _group_by(
             if column is not None and after == i:
                 items.append(column)
             else:
-                items.append(" ".join(texts[item_start:i]))
+                items.append(_joined(texts, item_start, i))
             item_start = i + 1
     return tuple(items)
 
@@ -245,89 +265,12 @@ def _aggregates(
         distinct = texts[j] == "DISTINCT" if j < close else False
         if distinct:
             j += 1
-        if texts[j:close] == ["*"]:
+        if close - j == 1 and texts[j] == "*":
             column = "*"
         else:
             resolved, after = resolve.column(texts, kinds, j)
             column = (
-                resolved if resolved is not None and after == close else " ".join(texts[j:close])
+                resolved if resolved is not None and after == close else _joined(texts, j, close)
             )
         found.append(Aggregate(texts[i], column, distinct))
     return tuple(found)
-
-
-# -- tables -------------------------------------------------------------------
-
-
-def _qualified_name(texts: list[str], kinds: list[int], i: int) -> tuple[str, int]:
-    """Read ``name`` or ``schema.name`` starting at ``i``; return it and the next index."""
-    name = texts[i]
-    j = i + 1
-    while j + 1 < len(texts) and texts[j] == "." and kinds[j + 1] == IDENT:
-        name = f"{name}.{texts[j + 1]}"
-        j += 2
-    return name, j
-
-
-def _alias(texts: list[str], kinds: list[int], i: int) -> tuple[str | None, int]:
-    if i < len(texts) and kinds[i] == IDENT:
-        return texts[i], i + 1
-    if i + 1 < len(texts) and texts[i] == "AS" and kinds[i + 1] == IDENT:
-        return texts[i + 1], i + 2
-    return None, i
-
-
-def _tables(
-    texts: list[str], kinds: list[int], verb: str, main: list[bool], markers: list[int]
-) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str], tuple[str, ...]]:
-    """Tables read and written, the main statement's aliases and tables.
-
-    ``markers`` are the indexes of the tokens that may precede a table name
-    (and others); tokens already read as a name or alias are skipped.
-    """
-    read: dict[str, None] = {}
-    written: dict[str, None] = {}
-    main_tables: dict[str, None] = {}
-    aliases: dict[str, str] = {}
-    n = len(texts)
-    resume = 0  # the first token not read yet as a name, alias or comma
-    for i in markers:
-        text = texts[i]
-        if i < resume or text not in _TABLE_WORDS:
-            continue
-        target: dict[str, None] | None = None
-        if text == "FROM":
-            deleting = verb == "DELETE" and i > 0 and texts[i - 1] == "DELETE"
-            target = written if deleting else read
-        elif text == "DELETE" and i == 0:
-            # MySQL's multi-table form, Django's delete() over a join there:
-            # DELETE `t` FROM `t` INNER JOIN `u` ON ... (the FROM tables are read).
-            target = written
-        elif text == "JOIN":
-            target = read
-        elif (text == "INTO" and verb in ("INSERT", "REPLACE")) or (text == "UPDATE" and i == 0):
-            target = written
-        if target is None or i + 1 >= n or kinds[i + 1] != IDENT:
-            continue
-        in_main = main[i]
-        while True:
-            name, i = _qualified_name(texts, kinds, i + 1)
-            target[name] = None
-            if target is read and in_main:
-                main_tables[name] = None
-            alias, i = _alias(texts, kinds, i) if target is read else (None, i)
-            if alias is not None and in_main:
-                aliases[alias] = name
-            # Old-style comma joins (FROM a, b x, c AS y) and MySQL's DELETE a, b FROM
-            if not (
-                (target is read or text == "DELETE")
-                and i + 1 < n
-                and texts[i] == ","
-                and kinds[i + 1] == IDENT
-            ):
-                break
-        resume = i
-    if verb == "DELETE":
-        # MySQL's DELETE may name its targets by alias: DELETE r FROM review r ...
-        written = {aliases.get(name, name): None for name in written}
-    return tuple(read), tuple(written), aliases, tuple(main_tables)

@@ -8,19 +8,35 @@ aggregates), so nothing downstream parses SQL again.
 
 A regular-expression tokenizer and one pass over its tokens: an order of
 magnitude faster than a sqlparse-based normaliser (see ``benchmarks/``), and
-cached on the raw SQL string because Django repeats identical parametrised
-SQL. Pure functions, no Django import.
+cached (:mod:`perfaudit.sql.cache`, bounded by bytes) because Django repeats
+identical parametrised SQL. The work is linear in the statement's length and
+capped: a statement longer than :data:`MAX_STATEMENT_CHARS` is read up to
+that length, and its fingerprint ends with :data:`TRUNCATED` to say so. Pure
+functions, no Django import.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Final, NamedTuple
 
+from perfaudit.sql.cache import ShapeCache
 from perfaudit.sql.clauses import Aggregate, extract
 from perfaudit.sql.tokens import KW, render, tokenize
 
-__all__ = ["Aggregate", "SqlShape", "analyze", "clip", "fingerprint"]
+__all__ = [
+    "MAX_STATEMENT_CHARS",
+    "TRUNCATED",
+    "Aggregate",
+    "SqlShape",
+    "analyze",
+    "clip",
+    "fingerprint",
+]
+
+#: Statements are read up to this many characters (a few tenths of a second of work at most).
+MAX_STATEMENT_CHARS: Final = 200_000
+#: The end of the fingerprint of a statement read only in part.
+TRUNCATED: Final = f" … [truncated: statement over {MAX_STATEMENT_CHARS} characters]"
 
 
 class SqlShape(NamedTuple):
@@ -40,7 +56,8 @@ class SqlShape(NamedTuple):
     ``count_over_distinct`` for ``SELECT COUNT(*) FROM (SELECT DISTINCT …)``,
     the shape of ``.distinct().count()``, with ``distinct_columns`` the
     number of columns under that ``DISTINCT`` (or under the main ``SELECT
-    DISTINCT``). Columns read ``table.column``.
+    DISTINCT``). Columns read ``table.column``. ``truncated``: the statement
+    was longer than :data:`MAX_STATEMENT_CHARS` and was read in part.
     """
 
     fingerprint: str
@@ -56,6 +73,7 @@ class SqlShape(NamedTuple):
     distinct_columns: int = 0
     limit: bool = False
     offset: bool = False
+    truncated: bool = False
 
 
 def fingerprint(sql: str) -> str:
@@ -67,10 +85,15 @@ def fingerprint(sql: str) -> str:
     return analyze(sql).fingerprint
 
 
-@functools.lru_cache(maxsize=8192)
-def analyze(sql: str) -> SqlShape:
-    """Fingerprint ``sql`` and extract its structure (cached on the string)."""
-    return _analyze(sql)
+def _analyze_capped(sql: str) -> SqlShape:
+    if len(sql) <= MAX_STATEMENT_CHARS:
+        return _analyze(sql)
+    shape = _analyze(sql[:MAX_STATEMENT_CHARS])
+    return shape._replace(fingerprint=shape.fingerprint + TRUNCATED, truncated=True)
+
+
+#: Fingerprint ``sql`` and extract its structure (cached; ``analyze.cache_info()``).
+analyze: Final = ShapeCache(_analyze_capped)
 
 
 _TRANSACTION_VERBS: Final = frozenset(

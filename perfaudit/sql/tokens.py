@@ -12,7 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from perfaudit.sql.groups import collapse_group
+from perfaudit.sql.groups import collapse_group_simple as _collapse_group
+from perfaudit.sql.kinds import IDENT, KW, PUNCT, VALUE
+
 __all__ = ["IDENT", "KW", "PUNCT", "VALUE", "render", "tokenize"]
+
+# The reference normaliser of benchmarks/ collapses groups through this name.
+__all__ += ["_collapse_group"]
 
 _TOKEN: Final = re.compile(
     # Leading whitespace is folded into each match. The commonest tokens of
@@ -23,6 +30,8 @@ _TOKEN: Final = re.compile(
     # after them could want back are possessive (*+), so the engine keeps no
     # backtracking points for them (about 15% faster); the repeated ''-groups
     # are not: an unterminated string must still match up to its last quote.
+    # An unterminated comment or dollar quote runs to the end of the text
+    # (\Z): otherwise every opener would rescan the rest, a quadratic cost.
     r"""
     \s*+(?:
       (?P<qcol>"(?P<qtable>[^"]*+(?:""[^"]*+)*)"\."(?P<qcolumn>[^"]*+(?:""[^"]*+)*)")
@@ -30,9 +39,10 @@ _TOKEN: Final = re.compile(
     | (?P<word>(?![EeNnBbXx]'[^']*+(?:''[^']*+)*')[^\W\d][\w$]*+)
     | (?P<qident>"[^"]*+(?:""[^"]*+)*"|`[^`]*+(?:``[^`]*+)*`)
     | (?P<param>%s|%\(\w+\)s|\?|\$\d+|(?<!:):[^\W\d]\w*+)
-    | (?P<string>[EeNnBbXx]?'[^']*+(?:''[^']*+)*'|\$(?P<tag>[^\W\d]\w*)?\$.*?\$(?P=tag)?\$)
+    | (?P<string>[EeNnBbXx]?'[^']*+(?:''[^']*+)*'
+        |\$\$.*?(?:\$\$|\Z)|\$(?P<tag>[^\W\d]\w*)\$.*?(?:\$(?P=tag)\$|\Z))
     | (?P<number>0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-    | (?P<comment>--[^\n]*+|/\*.*?\*/)
+    | (?P<comment>--[^\n]*+|/\*.*?(?:\*/|\Z))
     | (?P<op>::|<>|!=|<=|>=|\|\||%%|->>?|\#>>?|@>|<@|&&|\S)
     )
     """,
@@ -54,18 +64,14 @@ _TOKEN_TEXT: Final = re.compile(
         r"\(\?P<\w+>",
         "(?:",
         _TOKEN.pattern.replace(r"\s*+(?:", "(?:", 1).replace(
-            r"|\$(?P<tag>[^\W\d]\w*)?\$.*?\$(?P=tag)?\$", "", 1
+            r"|\$\$.*?(?:\$\$|\Z)|\$(?P<tag>[^\W\d]\w*)\$.*?(?:\$(?P=tag)\$|\Z)", "", 1
         ),
     ),
     _TOKEN.flags,
 )
 assert _TOKEN_TEXT.groups == 0, "every group of _TOKEN must be dropped from _TOKEN_TEXT"
 
-# Token classes in the normalised stream.
-KW: Final = 0
-IDENT: Final = 1
-VALUE: Final = 2
-PUNCT: Final = 3
+# Token classes in the normalised stream: KW, IDENT, VALUE, PUNCT (perfaudit.sql.kinds).
 
 _KEYWORDS: Final = frozenset(
     """
@@ -97,13 +103,15 @@ _CLAUSE_KEYWORDS: Final = frozenset(
 
 _NO_SPACE_BEFORE: Final = frozenset({")", ",", ".", "::", ";", "[", "]"})
 _NO_SPACE_AFTER: Final = frozenset({"(", ".", "::", "["})
-_IN_LIST_ITEMS: Final = frozenset({"?", ",", "NULL", "(", ")"})
 
 
 # What a token needs besides its text and class: nothing, a parenthesis
 # (value lists are collapsed at ")"), "table"."column" (three tokens), a
-# comment (dropped), SAVEPOINT (the next identifier is a generated name).
-_PLAIN, _OPEN, _CLOSE, _QUALIFIED, _COMMENT_TOKEN, _SAVEPOINT = range(6)
+# comment (dropped), SAVEPOINT (the next identifier is a generated name), OR
+# (its position is handed to the group's collapse).
+_PLAIN, _OPEN, _CLOSE, _QUALIFIED, _COMMENT_TOKEN, _SAVEPOINT, _OR = range(7)
+# Raw tokens longer than this are not kept in the table (an identifier may be huge).
+_MAX_KNOWN_LENGTH: Final = 64
 
 # Raw token -> (normalised text, class, what else). A statement's tokens are
 # mostly the same keywords, "table"."column" pairs and placeholders, so one
@@ -131,7 +139,8 @@ def _classify(token: str) -> _Known:
         if upper == "TRUE" or upper == "FALSE":
             known = ("?", VALUE, _PLAIN)
         elif upper in _KEYWORDS:
-            known = (upper, KW, _SAVEPOINT if upper == "SAVEPOINT" else _PLAIN)
+            role = _SAVEPOINT if upper == "SAVEPOINT" else _OR if upper == "OR" else _PLAIN
+            known = (upper, KW, role)
         else:
             known = (token.lower(), IDENT, _PLAIN)
     elif group == _QIDENT:
@@ -144,6 +153,8 @@ def _classify(token: str) -> _Known:
         known = ("?", VALUE, _PLAIN)
         if len(token) > _MAX_KNOWN_VALUE_LENGTH:
             return known
+    if len(token) > _MAX_KNOWN_LENGTH:
+        return known
     if len(_KNOWN) >= _MAX_KNOWN:
         _KNOWN.clear()
     _KNOWN[token] = known
@@ -162,7 +173,12 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
     kinds: list[int] = []
     add_text = texts.append
     add_kind = kinds.append
+    # Per open "(": where it is and whether a nested group is known to hold a
+    # token other than a value-list item; the positions of the ORs read
+    # directly inside open groups (see perfaudit.sql.groups).
     open_parens: list[int] = []
+    dirty: list[bool] = []
+    ors: list[int] = []
     known_tokens = _KNOWN
     name_next = False  # the previous token was SAVEPOINT
     for token in _TOKEN_TEXT.findall(sql) if "$" not in sql else _matched_tokens(sql):
@@ -185,13 +201,30 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
         elif role == _OPEN:
             name_next = False
             open_parens.append(len(texts))
+            dirty.append(False)
             add_text("(")
             add_kind(PUNCT)
         elif role == _CLOSE:
             name_next = False
-            if not (open_parens and _collapse_group(texts, kinds, open_parens.pop())):
+            collapsed = False
+            if open_parens:
+                start = open_parens.pop()
+                inside: list[int] = []
+                while ors and ors[-1] > start:
+                    inside.append(ors.pop())
+                inside.reverse()
+                collapsed, leaves_other = collapse_group(texts, kinds, start, inside, dirty.pop())
+                if leaves_other and dirty:
+                    dirty[-1] = True
+            if not collapsed:
                 add_text(")")
                 add_kind(PUNCT)
+        elif role == _OR:
+            name_next = False
+            if open_parens:
+                ors.append(len(texts))
+            add_text(text)
+            add_kind(kind)
         elif role == _SAVEPOINT:
             name_next = True
             add_text(text)
@@ -205,62 +238,6 @@ def _matched_tokens(sql: str) -> list[str]:
     alternative that matched, without the leading whitespace): for SQL with
     "$", whose dollar-quoted strings _TOKEN_TEXT cannot read."""
     return [match[match.lastindex or 0] for match in _TOKEN.finditer(sql)]
-
-
-def _collapse_group(texts: list[str], kinds: list[int], start: int) -> bool:
-    """Collapse the group opened at ``start`` (its ")" not yet appended).
-
-    ``IN (?, ?, ?)`` (or ``IN ((?), (?))``, Django's tuple lookups) becomes
-    ``IN (...)`` whatever its length; ``VALUES (…), (…)`` becomes
-    ``VALUES (...)`` whatever the number of rows; ``(a = ? OR a = ? OR …)``,
-    the form Django's tuple ``IN`` takes on SQLite, becomes ``(a = ? OR ...)``.
-    """
-    before = texts[start - 1] if start > 0 else ""
-    if "OR" in texts[start + 1 :] and _collapse_repeated_or(texts, kinds, start):
-        return False  # the group's own ")" is still to be appended
-    if before == "VALUES" or (
-        before == "IN" and all(t in _IN_LIST_ITEMS for t in texts[start + 1 :])
-    ):
-        pass
-    elif (
-        before == ","
-        and start >= 3
-        and texts[start - 2] == "(...)"
-        and (texts[start - 3] == "VALUES")
-    ):
-        # A further VALUES row: drop it and its comma.
-        del texts[start - 1 :], kinds[start - 1 :]
-        return True
-    else:
-        return False
-    del texts[start:], kinds[start:]
-    texts.append("(...)")
-    kinds.append(VALUE)
-    return True
-
-
-def _collapse_repeated_or(texts: list[str], kinds: list[int], start: int) -> bool:
-    """Fold ``x OR x OR x`` (identical terms) inside the group opened at ``start``."""
-    pieces: list[tuple[str, ...]] = []
-    depth = 0
-    piece_start = start + 1
-    for i in range(start + 1, len(texts)):
-        text = texts[i]
-        if text == "(":
-            depth += 1
-        elif text == ")":
-            depth -= 1
-        elif text == "OR" and depth == 0:
-            pieces.append(tuple(texts[piece_start:i]))
-            piece_start = i + 1
-    pieces.append(tuple(texts[piece_start:]))
-    if len(pieces) < 2 or any(piece != pieces[0] for piece in pieces):
-        return False
-    end = start + 1 + len(pieces[0])
-    del texts[end:], kinds[end:]
-    texts += ["OR", "..."]
-    kinds += [KW, VALUE]
-    return True
 
 
 def render(texts: list[str], kinds: list[int]) -> str:

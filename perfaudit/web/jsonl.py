@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -24,8 +26,14 @@ __all__ = ["JsonlError", "jsonl_line", "read_jsonl", "write_jsonl"]
 
 logger = logging.getLogger("perfaudit")
 
-_jsonl_lock = threading.Lock()
-_jsonl_failures: set[tuple[str, str]] = set()
+# When each failure (path, error) was last logged: a persistent failure is
+# logged once per LOG_EVERY seconds, never once per request.
+LOG_EVERY: Final = 60.0
+_failures_lock = threading.Lock()
+_jsonl_failures: dict[tuple[str, str], float] = {}
+_OPEN_FLAGS: Final = (
+    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def jsonl_line(record: RequestRecord, *, params: bool = False) -> bytes:
@@ -38,33 +46,51 @@ def jsonl_line(record: RequestRecord, *, params: bool = False) -> bytes:
 
 
 def write_jsonl(path: str | os.PathLike[str], record: RequestRecord, *, params: bool) -> bool:
-    """Append ``record`` to ``path``; False (and one warning per path and error) on failure.
+    """Append ``record`` to ``path``; False (and a warning, at most once a minute per
+    path and error) on failure. Never raises, never blocks on the path.
 
     The line is written with a single ``write()`` on a file opened with
     ``O_APPEND``, so lines from several threads or worker processes never
-    interleave. A new file is created readable by its owner only: with
-    ``JSONL_PARAMS`` it holds parameter values.
+    interleave; no lock is held, since ``open()`` and ``write()`` may wait
+    on the file system. The file is opened with ``O_NONBLOCK`` and must be a
+    regular file: a FIFO or a device would otherwise block the request (and
+    with a lock, every request). A new file is created readable by its owner
+    only: with ``JSONL_PARAMS`` it holds parameter values.
     """
     line = jsonl_line(record, params=params)
     try:
-        with _jsonl_lock:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-    except OSError as exc:
-        key = (os.fspath(path), type(exc).__name__)
-        if key not in _jsonl_failures:
-            _jsonl_failures.add(key)
-            logger.warning(
-                "perfaudit: cannot append to PERFAUDIT['JSONL_PATH'] %r (%s); "
-                "requests are not written there until the error goes away",
-                os.fspath(path),
-                exc,
-            )
+        fd = os.open(path, _OPEN_FLAGS, 0o600)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _NotRegular(f"{os.fspath(path)!r} is not a regular file")
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, TypeError) as exc:  # ValueError: a NUL byte in the path
+        _warn(path, exc)
         return False
     return True
+
+
+class _NotRegular(OSError):
+    """The JSONL path is a FIFO, a device or a directory."""
+
+
+def _warn(path: str | os.PathLike[str], exc: BaseException) -> None:
+    name = os.fspath(path) if isinstance(path, str | os.PathLike) else repr(path)
+    key = (str(name), type(exc).__name__)
+    now = time.monotonic()
+    with _failures_lock:
+        last = _jsonl_failures.get(key)
+        if last is not None and now - last < LOG_EVERY:
+            return
+        _jsonl_failures[key] = now
+    logger.warning(
+        "perfaudit: cannot append to PERFAUDIT['JSONL_PATH'] %r (%s); requests are not "
+        "written there until the error goes away (logged at most once a minute)",
+        name,
+        exc,
+    )
 
 
 # -- reading ------------------------------------------------------------------
@@ -106,12 +132,19 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
     """
     name = os.fspath(path)
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below; a generator needs it open
+        # O_NONBLOCK: a FIFO must not hang the report; only regular files are read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise JsonlError(name, 0, "no such file") from None
     except OSError as exc:
         raise JsonlError(name, 0, f"cannot be read ({exc.strerror or exc})") from None
-    with handle:
+    except ValueError:
+        raise JsonlError(name, 0, "not a usable path (it holds a NUL byte)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise JsonlError(name, 0, "not a regular file")
+    os.set_blocking(fd, True)
+    with open(fd, "rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue

@@ -156,7 +156,8 @@ class _ViewAggregate:
         for violation in record.violations:
             self.violations[violation.metric] = self.violations.get(violation.metric, 0) + 1
         self.last_status = record.status
-        if record.payload is not None:
+        # A 304 has no body: its hash is the empty body's, not the view's payload.
+        if record.payload is not None and record.status != 304:
             self.last_payload = record.payload
 
     def frozen(self) -> _State:

@@ -95,6 +95,14 @@ class Command(BaseCommand):
             module.add_arguments(sub)
             _common_options(sub)
 
+    def execute(self, *args: Any, **options: Any) -> Any:
+        # A subcommand may opt out of the system checks (compare: they import the
+        # working tree's code, which compare never runs and which may not import).
+        module = _modules().get(str(options.get("subcommand")))
+        if module is not None and getattr(module, "SKIP_CHECKS", False):
+            options["skip_checks"] = True
+        return super().execute(*args, **options)
+
     def handle(self, *args: Any, **options: Any) -> None:
         name = options.pop("subcommand", None)
         modules = _modules()

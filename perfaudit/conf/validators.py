@@ -1,0 +1,182 @@
+"""Validators for the ``PERFAUDIT`` keys, shared by the system checks and the accessor.
+
+Each validator takes the key's name and its raw value and returns a
+:class:`Problem` (``perfaudit.E003`` wrong type, ``perfaudit.E004`` out of
+range or malformed) or ``None``. One function decides for both the check and
+the runtime, so a value ``manage.py check`` accepts is a value the runtime
+uses, and the other way round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import PurePath
+from typing import Any, NamedTuple
+
+__all__ = [
+    "Problem",
+    "Validator",
+    "boolean",
+    "budgets",
+    "fraction",
+    "int_at_least",
+    "number_at_least",
+    "optional_path",
+    "payload_patterns",
+    "str_sequence",
+    "value_repr",
+]
+
+
+class Problem(NamedTuple):
+    """What is wrong with one setting value, as a system check reports it."""
+
+    check_id: str
+    message: str
+    hint: str
+
+
+Validator = Callable[[str, Any], Problem | None]
+
+
+_REPR_LIMIT = 80
+
+
+def value_repr(value: Any) -> str:
+    """``repr(value)``, shortened, and never raising: a check must report, not crash."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} whose repr() fails>"
+    if not isinstance(text, str):  # pragma: no cover - repr() already enforces it
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 1] + "…"
+
+
+def _wrong_type(name: str, value: Any, expected: str) -> Problem:
+    return Problem(
+        "perfaudit.E003",
+        f"PERFAUDIT[{name!r}] must be {expected}, got {type(value).__name__} {value_repr(value)}.",
+        f"Set PERFAUDIT[{name!r}] to {expected}, or remove it to use the default.",
+    )
+
+
+def boolean(name: str, value: Any) -> Problem | None:
+    if not isinstance(value, bool):
+        return _wrong_type(name, value, "a bool (True or False)")
+    return None
+
+
+def int_at_least(minimum: int) -> Validator:
+    def validate(name: str, value: Any) -> Problem | None:
+        # bool is an int subclass; PERFAUDIT["MAX_QUERIES"] = True is a mistake.
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _wrong_type(name, value, "an int")
+        if value < minimum:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value_repr(value)}.",
+                f"Use a whole number >= {minimum}.",
+            )
+        return None
+
+    return validate
+
+
+def number_at_least(minimum: float) -> Validator:
+    def validate(name: str, value: Any) -> Problem | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _wrong_type(name, value, "a number")
+        if isinstance(value, float) and math.isnan(value):
+            # Every comparison with NaN is false: the threshold would never fire.
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] is NaN, which no value ever exceeds.",
+                f"Use a number >= {minimum}.",
+            )
+        if value < minimum:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value_repr(value)}.",
+                f"Use a number >= {minimum}.",
+            )
+        return None
+
+    return validate
+
+
+def fraction(name: str, value: Any) -> Problem | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _wrong_type(name, value, "a number between 0 and 1")
+    if not 0 <= value <= 1:
+        return Problem(
+            "perfaudit.E004",
+            f"PERFAUDIT[{name!r}] must be between 0 and 1, got {value_repr(value)}.",
+            "Use 1.0 to record every request, 0.1 for one in ten, 0 for none.",
+        )
+    return None
+
+
+def optional_path(name: str, value: Any) -> Problem | None:
+    if value is not None and (not isinstance(value, str | PurePath) or not str(value)):
+        return _wrong_type(name, value, "a file path (str or pathlib.Path) or None")
+    if value is not None and "\x00" in str(value):
+        return Problem(
+            "perfaudit.E004",
+            f"PERFAUDIT[{name!r}] holds a NUL byte, which no file path may contain.",
+            "Remove the NUL byte (often from a mis-decoded environment variable).",
+        )
+    return None
+
+
+def str_sequence(name: str, value: Any) -> Problem | None:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return _wrong_type(name, value, "a list of strings")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            return _wrong_type(name, value, "a list of non-empty strings")
+    return None
+
+
+def payload_patterns(name: str, value: Any) -> Problem | None:
+    problem = str_sequence(name, value)
+    if problem is not None:
+        return problem
+    # Imported here, not at the top: perfaudit.payload reads app_settings, so a
+    # module-level import would be circular.
+    from perfaudit.payload._jsonpath import compile_pattern
+
+    for pattern in value:
+        try:
+            compile_pattern(pattern)
+        except ValueError as exc:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] has a malformed pattern: {exc}",
+                "Fix or remove the pattern; each must start with '$' and use only "
+                ".name, ['name'], [n], [*] and ..name steps.",
+            )
+    return None
+
+
+def budgets(name: str, value: Any) -> Problem | None:
+    if not isinstance(value, Mapping):
+        return _wrong_type(name, value, 'a dict of view name -> {"queries": int, "db_ms": number}')
+    for view, limits in value.items():
+        if not isinstance(view, str) or not view:
+            return _wrong_type(name, value, "a dict keyed by view names (non-empty strings)")
+        if not isinstance(limits, Mapping):
+            return _wrong_type(f"{name}'][{view!r}", limits, 'a dict such as {"queries": 15}')
+        for key, limit in limits.items():
+            if not isinstance(key, str) or key not in ("queries", "db_ms"):
+                return Problem(
+                    "perfaudit.E004",
+                    f"PERFAUDIT[{name!r}][{view!r}] has an unknown limit {value_repr(key)}.",
+                    'A budget may limit "queries" (int) and "db_ms" (number).',
+                )
+            validate = int_at_least(0) if key == "queries" else number_at_least(0)
+            problem = validate(f"{name}'][{view!r}][{key!r}", limit)
+            if problem is not None:
+                return problem
+    return None
