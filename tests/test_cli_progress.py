@@ -45,3 +45,14 @@ def test_verbosity_zero_is_quiet_and_a_log_needs_verbosity_two() -> None:
         progress("[1/2] event-list")
         progress.close()
         assert out.getvalue() == ""
+
+
+def test_a_notice_is_printed_in_a_log_too_but_not_at_verbosity_zero() -> None:
+    out = io.StringIO()
+    progress = Progress(out, verbosity=1, tty=False)
+    progress("[1/2] hidden in a log at -v 1")
+    progress.notice("removed 2 folder(s) left by a compare run that was killed")
+    assert out.getvalue() == "removed 2 folder(s) left by a compare run that was killed\n"
+    quiet = io.StringIO()
+    Progress(quiet, verbosity=0, tty=False).notice("x")
+    assert quiet.getvalue() == ""

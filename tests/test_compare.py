@@ -359,6 +359,8 @@ def test_sigint_mid_run_leaves_nothing_behind(project: Path, db_name: str) -> No
             "fast",
             "--rounds",
             "100000",
+            "-v",
+            "2",  # progress lines on stderr, which is not a terminal here
         ],
         cwd=project,
         env=_env(project, db_name),
@@ -481,6 +483,8 @@ def test_a_run_killed_by_sigkill_is_cleaned_up_by_the_next(project: Path, db_nam
             "fast",
             "--rounds",
             "100000",
+            "-v",
+            "2",  # progress lines on stderr, which is not a terminal here
         ],
         cwd=project,
         env=_env(project, db_name),

@@ -113,6 +113,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
             scenarios=options["scenario"],
             keep=options["keep"],
             progress=progress,
+            notice=progress.notice,
         )
     except CompareError as exc:
         raise CommandError(str(exc), returncode=2) from exc

@@ -38,6 +38,7 @@ class Progress:
     ) -> None:
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
+        self.verbosity = verbosity
         # A log (not a terminal) gets progress only when asked for (-v 2), so
         # that stderr otherwise holds just the one-line reason for a failure.
         self.enabled = verbosity >= 2 or (verbosity >= 1 and self.tty)
@@ -54,6 +55,14 @@ class Progress:
             self._open = True
         else:
             self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def notice(self, message: str) -> None:
+        """A line the user must see whenever not silenced (``-v 0``), even in a log."""
+        if self.verbosity < 1:
+            return
+        self.close()
+        self.stream.write(message + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -84,12 +84,19 @@ def compare(
     scenarios: Sequence[str] = (),
     keep: bool = False,
     progress: Callable[[str], None] = lambda message: None,
+    notice: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """Run the scenarios at both refs, rounds interleaved; see the module docs."""
+    """Run the scenarios at both refs, rounds interleaved; see the module docs.
+
+    ``progress`` gets the steps; ``notice`` (default: ``progress``) what the
+    user must hear even without progress, such as a clean-up of an earlier run.
+    """
     root = repo_root(cwd)
     stale = clean_stale(root)
     if stale:
-        progress(f"removed {len(stale)} folder(s) left by a compare run that was killed")
+        (notice or progress)(
+            f"removed {len(stale)} folder(s) left by a compare run that was killed"
+        )
     with ExitStack() as stack:
         stack.callback(_sigterm_as_interrupt())  # SIGTERM → KeyboardInterrupt; undone on exit
         ownership = Ownership(root)
