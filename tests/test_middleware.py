@@ -262,7 +262,7 @@ def test_a_failing_detector_is_logged_and_the_request_succeeds(
         "perfaudit.web.middleware._log",
     ],
 )
-def test_a_bookkeeping_error_returns_the_response_unchanged(
+def test_a_reporting_error_after_the_response_is_logged(
     client: Client, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -270,6 +270,33 @@ def test_a_bookkeeping_error_returns_the_response_unchanged(
 
     monkeypatch.setattr(target, broken)
     with override_settings(PERFAUDIT={"HEADERS": True}):
+        response = client.get("/mw/n/1/")
+
+    # The response was complete before the reporting ran: headers included.
+    assert response.status_code == 200
+    assert response.json() == {"k": 1}
+    assert response[QUERIES_HEADER] == "1"
+    (error,) = _perfaudit_records(logs, logging.ERROR)
+    assert error.getMessage() == (
+        "perfaudit: reporting on GET /mw/n/1/ failed after the response was sent"
+    )
+    assert error.exc_info is not None
+    assert str(error.exc_info[1]) == "perfaudit bug"
+    assert get_store().dropped_requests == 0  # it ran (and failed): not dropped
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raise_", [False, True], ids=["deferred", "RAISE"])
+def test_an_error_on_the_request_path_returns_the_response_unchanged(
+    client: Client, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, raise_: bool
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("perfaudit bug")
+
+    # With RAISE the reporting itself is on the request path; without, the headers are.
+    target = "summarise" if raise_ else "_db_seconds"
+    monkeypatch.setattr(f"perfaudit.web.middleware.{target}", broken)
+    with override_settings(PERFAUDIT={"HEADERS": True, "RAISE": raise_}):
         response = client.get("/mw/n/1/")
 
     assert response.status_code == 200

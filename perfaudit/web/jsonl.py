@@ -1,8 +1,9 @@
 """The JSONL file: one line per recorded request, written and read here.
 
-Writing (:func:`write_jsonl`) is on the request path: one ``orjson`` encode
-and one ``write()``. Reading (:func:`read_jsonl`) is for ``report``: every
-line is validated, and a bad one is reported with its number.
+Writing (:func:`write_jsonl`) happens after the response was sent (see
+:mod:`perfaudit.web.deferred`): one ``orjson`` encode and one ``write()``.
+Reading (:func:`read_jsonl`) is for ``report``: every line is validated, and a
+bad one is reported with its number.
 
 The line format (version :data:`FORMAT_VERSION`) is documented in
 docs/middleware.md.
@@ -36,16 +37,25 @@ _OPEN_FLAGS: Final = (
 )
 
 
-def jsonl_line(record: RequestRecord, *, params: bool = False) -> bytes:
-    """One JSONL line (newline included) for ``record``."""
+def jsonl_line(record: RequestRecord, *, params: bool = False, dropped: int = 0) -> bytes:
+    """One JSONL line (newline included) for ``record``.
+
+    ``dropped`` (written only when not 0): requests of this process whose
+    reporting was dropped since its previous line, so ``report`` can say so.
+    """
+    data = record.to_dict(params=params)
+    if dropped:
+        data["dropped"] = dropped
     return orjson.dumps(
-        record.to_dict(params=params),
+        data,
         default=param_default,
         option=ORJSON_OPTIONS | orjson.OPT_APPEND_NEWLINE,
     )
 
 
-def write_jsonl(path: str | os.PathLike[str], record: RequestRecord, *, params: bool) -> bool:
+def write_jsonl(
+    path: str | os.PathLike[str], record: RequestRecord, *, params: bool, dropped: int = 0
+) -> bool:
     """Append ``record`` to ``path``; False (and a warning, at most once a minute per
     path and error) on failure. Never raises, never blocks on the path.
 
@@ -57,7 +67,7 @@ def write_jsonl(path: str | os.PathLike[str], record: RequestRecord, *, params: 
     with a lock, every request). A new file is created readable by its owner
     only: with ``JSONL_PARAMS`` it holds parameter values.
     """
-    line = jsonl_line(record, params=params)
+    line = jsonl_line(record, params=params, dropped=dropped)
     try:
         fd = os.open(path, _OPEN_FLAGS, 0o600)
         try:

@@ -4,11 +4,14 @@
 
     MIDDLEWARE = ["perfaudit.middleware.PerfAuditMiddleware", ...]  # near the top
 
-Per recorded request, after the response is produced: the detectors run, the
-view's budget is checked, the request is logged on the ``perfaudit`` logger,
-added to the in-process store (and the JSONL file when configured), and, when
-``settings.DEBUG`` is on or ``PERFAUDIT["HEADERS"]`` is set, timing headers are
-added to the response. See docs/middleware.md.
+Per recorded request, before the response is returned: timing headers when
+``settings.DEBUG`` is on or ``PERFAUDIT["HEADERS"]`` is set (and the payload
+hash with ``PAYLOAD_HASH``). After the server has sent it (on
+``response.close()``, see :mod:`perfaudit.web.deferred`): the detectors run,
+the view's budget is checked, the request is logged on the ``perfaudit``
+logger, added to the in-process store and to the JSONL file when configured.
+``PERFAUDIT["RAISE"]`` needs the budget verdict before returning, so with it
+all of this runs before the response is returned. See docs/middleware.md.
 
 Two promises shape the code:
 
@@ -24,6 +27,7 @@ Two promises shape the code:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from django.http.response import HttpResponseBase
 from perfaudit import capture
 from perfaudit.conf import app_settings
 from perfaudit.detect.budgets import Violation
+from perfaudit.web.deferred import defer
 from perfaudit.web.store import RequestRecord, get_store, sampled, summarise, write_jsonl
 
 if TYPE_CHECKING:
@@ -191,9 +196,27 @@ def _stop(recorder: Recorder) -> None:
 def _finish(
     request: HttpRequest, response: HttpResponseBase, recording: Recording
 ) -> HttpResponseBase:
+    """What the response needs now; the rest once the server has sent it.
+
+    On the request path: the payload hash (it reads the body the view built)
+    and the headers. Detectors, budget, store, JSONL and log line run on
+    ``response.close()`` (:mod:`perfaudit.web.deferred`), except with
+    ``RAISE``, whose exception needs the budget verdict before the response
+    is returned.
+    """
     try:
         options = _Options.read()
-        violations = _report(request, response, recording, options)
+        payload = _payload_hash(response) if options.payload_hash else None
+        status = response.status_code
+        if options.raise_:
+            violations = _report(request, status, recording, options, payload)
+        else:
+            violations = ()
+            work = functools.partial(_report, request, status, recording, options, payload)
+            if not defer(response, work, f"{request.method} {request.path}"):
+                violations = work()
+        if options.headers:
+            _set_headers(response, recording, payload)
     except Exception:
         logger.exception(
             "perfaudit: reporting on %s %s failed; the response is returned unchanged",
@@ -207,29 +230,32 @@ def _finish(
 
 
 def _report(
-    request: HttpRequest, response: HttpResponseBase, recording: Recording, options: _Options
+    request: HttpRequest,
+    status: int,
+    recording: Recording,
+    options: _Options,
+    payload: str | None,
 ) -> tuple[Violation, ...]:
-    """Format the recording's analysis: store, JSONL, log; headers last, so a
-    failure leaves the response as is."""
+    """Format the recording's analysis: store, JSONL, log: everything that is not
+    needed by the response itself."""
     view = view_name(request)
-    payload = _payload_hash(response) if options.payload_hash else None
     keep_params = options.jsonl_params and options.jsonl_path is not None
     record = summarise(
         recording,
         view=view,
         method=request.method or "",
         path=request.path,
-        status=response.status_code,
+        status=status,
         payload=payload,
         sample_rate=options.sample_rate,
         keep_params=keep_params,
     )
-    get_store().add(record)
+    store = get_store()
+    store.add(record)
     if options.jsonl_path is not None:
-        write_jsonl(options.jsonl_path, record, params=options.jsonl_params)
+        dropped = store.take_unwritten_drops()
+        write_jsonl(options.jsonl_path, record, params=options.jsonl_params, dropped=dropped)
     _log(record)
-    if options.headers:
-        _set_headers(response, record)
     return record.violations
 
 
@@ -246,16 +272,30 @@ def _payload_hash(response: HttpResponseBase) -> str | None:
         return None
 
 
-def _set_headers(response: HttpResponseBase, record: RequestRecord) -> None:
+def _set_headers(response: HttpResponseBase, recording: Recording, payload: str | None) -> None:
+    """``Server-Timing`` and ``X-PerfAudit-*`` from the raw recording, the numbers the
+    stored record will hold (count, DB time, duration), without building the events."""
+    queries = len(recording)
+    db_ms = _db_seconds(recording) * 1000.0
+    total_ms = (recording.duration or 0.0) * 1000.0
     timing = (
-        f'db;dur={record.db_ms:.2f};desc="{_plural(record.queries, "query", "queries")}", '
-        f"app;dur={record.total_ms:.2f}"
+        f'db;dur={db_ms:.2f};desc="{_plural(queries, "query", "queries")}", app;dur={total_ms:.2f}'
     )
     existing = response.headers.get(SERVER_TIMING_HEADER)
     response.headers[SERVER_TIMING_HEADER] = f"{existing}, {timing}" if existing else timing
-    response.headers[QUERIES_HEADER] = str(record.queries)
-    if record.payload is not None:
-        response.headers[PAYLOAD_HEADER] = record.payload
+    response.headers[QUERIES_HEADER] = str(queries)
+    if payload is not None:
+        response.headers[PAYLOAD_HEADER] = payload
+
+
+def _db_seconds(recording: Recording) -> float:
+    # The raw tuples' (end - start), summed in execution order: the same
+    # floating-point operations as Recording.db_time, without materialising a
+    # QueryEvent per query on the request path.
+    raw = recording._raw
+    if len(raw) < len(recording._events):  # built from events, not by the recorder
+        return recording.db_time
+    return sum(event[5] - event[4] for event in raw)
 
 
 def _log(record: RequestRecord) -> None:

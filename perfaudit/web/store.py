@@ -11,6 +11,9 @@ is dropped first), percentiles over a window of each view's last
 :data:`WINDOW` requests, at most 100 distinct findings per view. The store is
 shared by every thread of the process and guarded by one lock.
 
+Requests whose reporting was dropped (their response was never closed, see
+:mod:`perfaudit.web.deferred`) are counted in :attr:`Store.dropped_requests`.
+
 Privacy: a record never holds SQL parameter values unless they were asked for
 (``JSONL_PARAMS``), and its path never carries the query string (query strings
 hold search terms, e-mail addresses and tokens; the view name already says
@@ -228,6 +231,11 @@ class Store:
         self._views: OrderedDict[str, _ViewAggregate] = OrderedDict()
         self._lock = threading.Lock()
         self.dropped_views = 0
+        # Its own lock, reentrant: count_dropped() is called from finalisers,
+        # which may run in a thread that holds it (or the main lock) already.
+        self._drops_lock = threading.RLock()
+        self.dropped_requests = 0
+        self._drops_unwritten = 0
 
     def add(self, record: RequestRecord) -> None:
         max_views = self._max_views or app_settings.STORE_MAX_VIEWS
@@ -241,6 +249,22 @@ class Store:
             while len(self._views) > max_views:
                 self._views.popitem(last=False)
                 self.dropped_views += 1
+
+    def count_dropped(self, n: int = 1) -> None:
+        """Count ``n`` recorded requests whose reporting never ran (see perfaudit.web.deferred).
+
+        They are in no aggregate; :attr:`dropped_requests` says how many, and
+        the next JSONL line carries them (:meth:`take_unwritten_drops`).
+        """
+        with self._drops_lock:
+            self.dropped_requests += n
+            self._drops_unwritten += n
+
+    def take_unwritten_drops(self) -> int:
+        """The drops no JSONL line has carried yet; the next line carries them."""
+        with self._drops_lock:
+            n, self._drops_unwritten = self._drops_unwritten, 0
+        return n
 
     def get(self, view: str) -> ViewStats | None:
         """The aggregates of ``view``, or ``None`` if it was never seen (or dropped)."""
@@ -261,6 +285,8 @@ class Store:
         with self._lock:
             self._views.clear()
             self.dropped_views = 0
+        with self._drops_lock:
+            self.dropped_requests = self._drops_unwritten = 0
 
     def __len__(self) -> int:
         return len(self._views)
