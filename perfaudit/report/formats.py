@@ -51,6 +51,8 @@ def render_text(
 ) -> None:
     style, out = command.style, command.stdout
     out.write(style.MIGRATE_HEADING(_headline(inventory)))
+    if inventory.dropped:
+        out.write(style.WARNING(_dropped(inventory) + "."))
     if not inventory.requests:
         out.write("Nothing recorded yet: the file holds no requests.")
         return
@@ -154,6 +156,8 @@ def render_markdown(
     inventory: Inventory, shown: Sequence[ShapeHotspot], plans: Sequence[Explained]
 ) -> str:
     lines = ["# perfaudit report", "", _summary(inventory, code=True) + ".", ""]
+    if inventory.dropped:
+        lines += [f"**{_dropped(inventory)}.**", ""]
     lines += ["## Hotspots: query shapes by total DB time", ""]
     lines.append(
         "| # | total ms | count | mean ms | requests | kind | shape | views (queries) "
@@ -230,6 +234,13 @@ def _summary(inventory: Inventory, *, code: bool = False) -> str:
         f"{_plural(inventory.requests, 'request', 'requests')}, "
         f"{_plural(len(inventory.views), 'view', 'views')}, "
         f"{_plural(len(inventory.shapes), 'query shape', 'query shapes')} from {source}"
+    )
+
+
+def _dropped(inventory: Inventory) -> str:
+    return (
+        f"{_plural(inventory.dropped, 'more request was', 'more requests were')} recorded "
+        "but not reported: their responses were never closed (see the middleware docs)"
     )
 
 

@@ -160,11 +160,15 @@ class Inventory:
     requests: int
     shapes: list[ShapeHotspot]
     views: list[ViewSummary]
+    # Requests recorded but never reported (their response was never closed):
+    # the sum of the lines' ``dropped`` fields.
+    dropped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "requests": self.requests,
+            "dropped": self.dropped,
             "shapes": [shape.to_dict() for shape in self.shapes],
             "views": [view.to_dict() for view in self.views],
         }
@@ -175,9 +179,12 @@ def build_inventory(lines: Iterable[Mapping[str, Any]], source: str | None = Non
     shapes: dict[tuple[str, str], ShapeHotspot] = {}
     views: dict[str, ViewSummary] = {}
     findings: dict[tuple[str, str], FindingSummary] = {}
-    requests = 0
+    requests = dropped = 0
     for line in lines:
         requests += 1
+        extra = line.get("dropped", 0)
+        if isinstance(extra, int) and not isinstance(extra, bool) and extra > 0:
+            dropped += extra
         view = _view(views, line)
         for shape_line in line["shapes"]:
             _add_shape(shapes, shape_line, line["view"])
@@ -193,7 +200,7 @@ def build_inventory(lines: Iterable[Mapping[str, Any]], source: str | None = Non
         )
     ranked = sorted(shapes.values(), key=lambda s: (-s.total_ms, -s.count, s.fingerprint))
     by_cost = sorted(views.values(), key=lambda v: (-v.db_ms_total, v.view))
-    return Inventory(source, requests, ranked, by_cost)
+    return Inventory(source, requests, ranked, by_cost, dropped)
 
 
 def load_inventory(path: str | os.PathLike[str]) -> Inventory:
