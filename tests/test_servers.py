@@ -133,8 +133,9 @@ class Server:
 def start(server_env: dict[str, str]) -> Iterator[Any]:
     servers: list[Server] = []
 
-    def start(command: list[str]) -> Server:
-        server = Server(command, server_env)
+    def start(command: str) -> Server:
+        """``command``: the server's module and arguments, run with this Python."""
+        server = Server([sys.executable, "-m", *command.split()], server_env)
         servers.append(server)
         server.wait_ready()
         return server
@@ -203,22 +204,15 @@ def test_gunicorn_threads_report_every_request_exactly(
     start: Any, server_env: dict[str, str]
 ) -> None:
     server = start(
-        [
-            sys.executable, "-m", "gunicorn", "tests.server_app:wsgi",
-            "--bind", "fd://{fd}", "--workers", "1", "--threads", "16",
-            "--worker-class", "gthread", "--keep-alive", "30", "--graceful-timeout", "20",
-            "--log-level", "warning",
-        ]  # fmt: skip
+        "gunicorn tests.server_app:wsgi --bind fd://{fd} --workers 1 --worker-class gthread "
+        "--threads 16 --keep-alive 30 --graceful-timeout 20 --log-level warning"
     )
     _check(server, _urls(async_views=False), Path(server_env["PERFAUDIT_SERVER_JSONL"]))
 
 
 def test_uvicorn_reports_every_request_exactly(start: Any, server_env: dict[str, str]) -> None:
     server = start(
-        [
-            sys.executable, "-m", "uvicorn", "tests.server_app:asgi",
-            "--fd", "{fd}", "--workers", "1", "--no-access-log", "--log-level", "warning",
-            "--timeout-keep-alive", "30", "--timeout-graceful-shutdown", "20",
-        ]  # fmt: skip
+        "uvicorn tests.server_app:asgi --fd {fd} --workers 1 --no-access-log "
+        "--log-level warning --timeout-keep-alive 30 --timeout-graceful-shutdown 20"
     )
     _check(server, _urls(async_views=True), Path(server_env["PERFAUDIT_SERVER_JSONL"]))
