@@ -114,7 +114,7 @@ def log_drops() -> None:
     if new <= 0:  # the store was cleared: start counting again, say nothing
         return
     logger.warning(
-        "perfaudit: the reports of %d requests were dropped (%d since the store was cleared): "
+        "perfaudit: the reports of %d requests were dropped (%d in all): "
         "their responses were garbage-collected without response.close(), which runs the "
         "reporting; a server that does not close responses, a client that disconnected "
         "mid-response, or a middleware above perfaudit that replaced the response",
