@@ -19,9 +19,11 @@ served the request, after the client has its bytes, so the work is bounded by
 the requests in flight: nothing queues up, and nothing is pending when a
 graceful shutdown ends.
 
-What can be lost: the work of a response that is never closed (an ASGI client
-that disconnects while the response is being sent, a middleware above that
-replaces the response object, code that calls the middleware directly). Such
+What can be lost: the work of a response that is never closed (an ASGI request
+cancelled by a client disconnect after perfaudit returned the response but
+before Django's handler started sending it, a middleware above that replaces
+the response object, a server that does not close responses, code that calls
+the middleware directly). Such
 work is not silent: when the pending callable is garbage-collected without
 having run, it is counted (:meth:`Store.count_dropped`), the count is carried
 by the next JSONL line, and a WARNING is logged at most once a minute.
@@ -120,8 +122,8 @@ def log_drops() -> None:
     logger.warning(
         "perfaudit: the reports of %d requests were dropped (%d in all): "
         "their responses were garbage-collected without response.close(), which runs the "
-        "reporting; a server that does not close responses, a client that disconnected "
-        "mid-response, or a middleware above perfaudit that replaced the response",
+        "reporting: a server that does not close responses, an ASGI client that disconnected "
+        "before the response was sent, or a middleware above perfaudit that replaced it",
         new,
         dropped,
     )
