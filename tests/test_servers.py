@@ -31,9 +31,8 @@ from typing import Any
 
 import orjson
 import pytest
-from django.db import connection
 
-pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.servers
 
 REQUESTS = 2_000
 CONCURRENCY = 64
@@ -60,24 +59,20 @@ def server_env(tmp_path: Path) -> dict[str, str]:
         "PERFAUDIT_SERVER_JSONL": str(tmp_path / "requests.jsonl"),
         "PYTHONPATH": str(ROOT),
     }
-    if connection.vendor == "sqlite":
-        # The suite's SQLite databases live in this process's memory: give the
-        # server a file of its own, with the tables.
-        env["PERFAUDIT_SERVER_DB"] = str(tmp_path / "server.sqlite3")
-        subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v", "0"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            timeout=120,
-        )
-    else:
-        env["PERFAUDIT_SERVER_DB"] = str(connection.settings_dict["NAME"])
+    # A SQLite file of the server's own, with the tables (see tests/server_settings.py).
+    env["PERFAUDIT_SERVER_DB"] = str(tmp_path / "server.sqlite3")
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v", "0"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
     return env
 
 
 class Server:
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -85,16 +80,16 @@ class Server:
         self.port = self.sock.getsockname()[1]
         fd = self.sock.fileno()
         argv = [part.replace("{fd}", str(fd)) for part in command]
-        self.process = subprocess.Popen(
-            argv, env=env, cwd=ROOT, pass_fds=(fd,), stderr=subprocess.PIPE
-        )
+        self.log = log
+        with log.open("wb") as stderr:
+            self.process = subprocess.Popen(argv, env=env, cwd=ROOT, pass_fds=(fd,), stderr=stderr)
         self.sock.close()  # the server has its own copy
 
     def get(self, conn: http.client.HTTPConnection, path: str) -> tuple[dict[str, str], Any]:
         conn.request("GET", path)
         response = conn.getresponse()
         body = response.read()
-        assert response.status == 200, (path, response.status, body[:300])
+        assert response.status == 200, (path, response.status, self.stderr())
         return {k.lower(): v for k, v in response.getheaders()}, orjson.loads(body)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -123,19 +118,18 @@ class Server:
                 pytest.fail("the server did not stop within 30 s of SIGTERM")
 
     def stderr(self) -> str:
-        assert self.process.stderr is not None
-        if self.process.poll() is None:
-            return ""
-        return self.process.stderr.read().decode(errors="replace")[-3000:]
+        """The end of what the server wrote to stderr (its errors' tracebacks)."""
+        return self.log.read_text(errors="replace")[-3000:]
 
 
 @pytest.fixture
-def start(server_env: dict[str, str]) -> Iterator[Any]:
+def start(server_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     servers: list[Server] = []
 
     def start(command: str) -> Server:
         """``command``: the server's module and arguments, run with this Python."""
-        server = Server([sys.executable, "-m", *command.split()], server_env)
+        log = tmp_path / f"server-{len(servers)}.log"
+        server = Server([sys.executable, "-m", *command.split()], server_env, log)
         servers.append(server)
         server.wait_ready()
         return server
@@ -143,8 +137,6 @@ def start(server_env: dict[str, str]) -> Iterator[Any]:
     yield start
     for server in servers:
         server.stop()
-        assert server.process.stderr is not None
-        server.process.stderr.close()
 
 
 def _hammer(server: Server, urls: list[str]) -> list[tuple[str, int, int]]:
