@@ -294,8 +294,8 @@ def test_an_error_on_the_request_path_returns_the_response_unchanged(
         raise RuntimeError("perfaudit bug")
 
     # With RAISE the reporting itself is on the request path; without, the headers are.
-    target = "summarise" if raise_ else "_db_seconds"
-    monkeypatch.setattr(f"perfaudit.web.middleware.{target}", broken)
+    target = "middleware.summarise" if raise_ else "headers.db_seconds"
+    monkeypatch.setattr(f"perfaudit.web.{target}", broken)
     with override_settings(PERFAUDIT={"HEADERS": True, "RAISE": raise_}):
         response = client.get("/mw/n/1/")
 

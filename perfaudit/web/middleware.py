@@ -42,6 +42,7 @@ from perfaudit import capture
 from perfaudit.conf import app_settings
 from perfaudit.detect.budgets import Violation
 from perfaudit.web.deferred import defer
+from perfaudit.web.headers import PAYLOAD_HEADER, QUERIES_HEADER, SERVER_TIMING_HEADER, set_headers
 from perfaudit.web.store import RequestRecord, get_store, sampled, summarise, write_jsonl
 
 if TYPE_CHECKING:
@@ -58,9 +59,6 @@ __all__ = [
 
 logger = logging.getLogger("perfaudit")
 
-SERVER_TIMING_HEADER: Final = "Server-Timing"
-QUERIES_HEADER: Final = "X-PerfAudit-Queries"
-PAYLOAD_HEADER: Final = "X-PerfAudit-Payload"
 
 # Findings spelled out in one log line; the rest are counted ("+2 more").
 _LOGGED_FINDINGS: Final = 5
@@ -216,7 +214,7 @@ def _finish(
             if not defer(response, work, f"{request.method} {request.path}"):
                 violations = work()
         if options.headers:
-            _set_headers(response, recording, payload)
+            set_headers(response, recording, payload)
     except Exception:
         logger.exception(
             "perfaudit: reporting on %s %s failed; the response is returned unchanged",
@@ -270,32 +268,6 @@ def _payload_hash(response: HttpResponseBase) -> str | None:
     except Exception:
         logger.exception("perfaudit: could not hash the payload of %s", type(response).__name__)
         return None
-
-
-def _set_headers(response: HttpResponseBase, recording: Recording, payload: str | None) -> None:
-    """``Server-Timing`` and ``X-PerfAudit-*`` from the raw recording, the numbers the
-    stored record will hold (count, DB time, duration), without building the events."""
-    queries = len(recording)
-    db_ms = _db_seconds(recording) * 1000.0
-    total_ms = (recording.duration or 0.0) * 1000.0
-    timing = (
-        f'db;dur={db_ms:.2f};desc="{_plural(queries, "query", "queries")}", app;dur={total_ms:.2f}'
-    )
-    existing = response.headers.get(SERVER_TIMING_HEADER)
-    response.headers[SERVER_TIMING_HEADER] = f"{existing}, {timing}" if existing else timing
-    response.headers[QUERIES_HEADER] = str(queries)
-    if payload is not None:
-        response.headers[PAYLOAD_HEADER] = payload
-
-
-def _db_seconds(recording: Recording) -> float:
-    # The raw tuples' (end - start), summed in execution order: the same
-    # floating-point operations as Recording.db_time, without materialising a
-    # QueryEvent per query on the request path.
-    raw = recording._raw
-    if len(raw) < len(recording._events):  # built from events, not by the recorder
-        return recording.db_time
-    return sum(event[5] - event[4] for event in raw)
 
 
 def _log(record: RequestRecord) -> None:

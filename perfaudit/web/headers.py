@@ -1,0 +1,50 @@
+"""The response headers perfaudit adds: ``Server-Timing`` and ``X-PerfAudit-*``.
+
+Set on the request path (the only reporting that is), so they are read off
+the raw recording: the query count, the DB time and the duration the stored
+record will hold, without building an event per query. Sent only when
+``settings.DEBUG`` is on or ``PERFAUDIT["HEADERS"]`` is set (the middleware
+decides).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from django.http.response import HttpResponseBase
+
+if TYPE_CHECKING:
+    from perfaudit.capture import Recording
+
+__all__ = ["PAYLOAD_HEADER", "QUERIES_HEADER", "SERVER_TIMING_HEADER", "db_seconds", "set_headers"]
+
+SERVER_TIMING_HEADER: Final = "Server-Timing"
+QUERIES_HEADER: Final = "X-PerfAudit-Queries"
+PAYLOAD_HEADER: Final = "X-PerfAudit-Payload"
+
+
+def set_headers(response: HttpResponseBase, recording: Recording, payload: str | None) -> None:
+    """Add the headers; their values are computed first, so a failure leaves none behind."""
+    queries = len(recording)
+    db_ms = db_seconds(recording) * 1000.0
+    total_ms = (recording.duration or 0.0) * 1000.0
+    described = f"{queries} {'query' if queries == 1 else 'queries'}"
+    timing = f'db;dur={db_ms:.2f};desc="{described}", app;dur={total_ms:.2f}'
+    existing = response.headers.get(SERVER_TIMING_HEADER)
+    response.headers[SERVER_TIMING_HEADER] = f"{existing}, {timing}" if existing else timing
+    response.headers[QUERIES_HEADER] = str(queries)
+    if payload is not None:
+        response.headers[PAYLOAD_HEADER] = payload
+
+
+def db_seconds(recording: Recording) -> float:
+    """Seconds in the recording's queries, from the raw tuples.
+
+    Their ``(end - start)``, summed in execution order: the same floating-point
+    operations as ``Recording.db_time``, without materialising a ``QueryEvent``
+    per query on the request path.
+    """
+    raw = recording._raw
+    if len(raw) < len(recording._events):  # built from events, not by the recorder
+        return recording.db_time
+    return sum(event[5] - event[4] for event in raw)
