@@ -79,7 +79,7 @@ _shape = (
         _optional(
             "callsites", st.dictionaries(st.text(max_size=5), st.integers(0, 9), max_size=2)
         ),
-        _optional("params", st.lists(st.integers(), max_size=2)),
+        _optional("params", st.lists(st.integers(-(2**63), 2**63 - 1), max_size=2)),
         _optional("param_count", st.integers(0, 3)),
     )
     .map(list)
