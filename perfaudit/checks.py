@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
 from perfaudit.conf import SETTINGS, Problem
-from perfaudit.conf.validators import value_repr
+from perfaudit.conf.validators import budget_problems, value_repr
 
 __all__ = ["check_settings"]
 
@@ -58,9 +58,16 @@ def check_settings(
         if setting is None:
             errors.append(_unknown_key(name))
             continue
-        problem = _validate(setting.name, value)
-        if problem is not None:
-            errors.append(Error(problem.message, hint=problem.hint, id=problem.check_id))
+        if setting.name == "BUDGETS":
+            # Every mistake of every budget entry, not just the first.
+            try:
+                problems = budget_problems(setting.name, value)
+            except Exception:
+                problems = [p for p in [_validate(setting.name, value)] if p is not None]
+        else:
+            problem = _validate(setting.name, value)
+            problems = [problem] if problem is not None else []
+        errors.extend(Error(p.message, hint=p.hint, id=p.check_id) for p in problems)
     return errors
 
 

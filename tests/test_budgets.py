@@ -35,7 +35,7 @@ def test_violations_name_the_view_the_limit_and_the_setting() -> None:
     assert (queries.metric, queries.limit, queries.actual) == ("queries", 15, 20)
     assert str(queries) == (
         "events:event-list ran 20 queries, over its budget of 15 "
-        "(PERFAUDIT[\"BUDGETS\"]['events:event-list']['queries'])"
+        "(PERFAUDIT['BUDGETS']['events:event-list']['queries'])"
     )
     assert db_ms.metric == "db_ms"
     assert db_ms.actual == pytest.approx(600)
@@ -64,3 +64,28 @@ def test_malformed_budgets_are_system_check_errors(value: object, check_id: str)
 def test_valid_budgets_pass_the_checks() -> None:
     with override_settings(PERFAUDIT={"BUDGETS": BUDGETS}):
         assert check_settings() == []
+
+
+def test_check_messages_name_the_value_with_one_quoting_style() -> None:
+    with override_settings(PERFAUDIT={"BUDGETS": {"catalog:book-list": {"db_ms": "x"}}}):
+        (error,) = check_settings()
+    assert error.msg.startswith("PERFAUDIT['BUDGETS']['catalog:book-list']['db_ms'] must be")
+    assert '"' not in error.msg.split(" must be")[0]
+
+
+def test_every_problem_of_a_budget_entry_is_reported() -> None:
+    value = {"catalog:book-list": {"queries": -1, "db_ms": "x", "rows": 3}}
+    with override_settings(PERFAUDIT={"BUDGETS": value}):
+        errors = check_settings()
+    assert sorted(e.id for e in errors) == ["perfaudit.E003", "perfaudit.E004", "perfaudit.E004"]
+    assert all("['catalog:book-list']" in e.msg for e in errors)
+
+
+def test_one_bad_budget_entry_keeps_the_valid_ones(caplog: pytest.LogCaptureFixture) -> None:
+    value = {"events:event-list": {"queries": 15}, "events:broken": {"queries": -1}}
+    with override_settings(PERFAUDIT={"BUDGETS": value}):
+        from perfaudit.conf import app_settings
+
+        assert dict(app_settings.BUDGETS) == {"events:event-list": {"queries": 15}}
+        assert budget_for("events:event-list") == Budget("events:event-list", 15, None)
+        assert budget_for("events:broken") is None

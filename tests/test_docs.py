@@ -29,3 +29,41 @@ def test_every_setting_is_documented_with_its_type_and_default() -> None:
         cells = [cell.strip() for cell in rows[name].strip("|").split("|")]
         assert cells[1] == f"`{setting.type_label}`", name
         assert cells[2] == f"`{_default_repr(setting.default)}`", name
+
+
+def test_the_logging_snippet_keeps_djangos_loggers_and_shows_perfaudits() -> None:
+    """The LOGGING example in docs/middleware.md, applied for real."""
+    import io
+    import logging
+    import logging.config
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "middleware.md").read_text()
+    (snippet,) = re.findall(r"```python\n(LOGGING = \{.*?\n\})\n```", text, flags=re.S)
+    namespace: dict[str, object] = {}
+    exec(snippet, namespace)
+    config = namespace["LOGGING"]
+    server = logging.getLogger("django.server")
+    saved = {
+        name: (lg.handlers[:], lg.level, lg.propagate, lg.disabled)
+        for name, lg in (("perfaudit", logging.getLogger("perfaudit")), ("django.server", server))
+    }
+    try:
+        logging.config.dictConfig(config)  # type: ignore[arg-type]
+        assert not server.disabled  # runserver's access log still works
+        logger = logging.getLogger("perfaudit")
+        stream = io.StringIO()
+        logger.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+        logger.warning("GET /api/books/ (books:book-list) over budget")
+        assert (
+            stream.getvalue()
+            == "WARNING perfaudit: GET /api/books/ (books:book-list) over budget\n"
+        )
+    finally:
+        for name, (handlers, level, propagate, disabled) in saved.items():
+            restored = logging.getLogger(name)
+            restored.handlers[:] = handlers
+            restored.setLevel(level)
+            restored.propagate = propagate
+            restored.disabled = disabled

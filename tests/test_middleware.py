@@ -86,7 +86,7 @@ def test_sync_view_is_recorded_stored_and_logged(
     assert (stats.requests, stats.queries_max, stats.last_status) == (1, 2, 200)
     (line,) = _perfaudit_records(logs, logging.DEBUG)
     assert re.match(
-        r"perfaudit: GET /mw/n/2/ \(mw:n\) 200: 2 queries, \d+\.\d ms DB, \d+\.\d ms total$",
+        r"GET /mw/n/2/ \(mw:n\) 200: 2 queries, \d+\.\d ms DB, \d+\.\d ms total$",
         line.getMessage(),
     )
     assert _perfaudit_records(logs, logging.INFO) == []
@@ -277,9 +277,7 @@ def test_a_reporting_error_after_the_response_is_logged(
     assert response.json() == {"k": 1}
     assert response[QUERIES_HEADER] == "1"
     (error,) = _perfaudit_records(logs, logging.ERROR)
-    assert error.getMessage() == (
-        "perfaudit: reporting on GET /mw/n/1/ failed after the response was sent"
-    )
+    assert error.getMessage() == ("reporting on GET /mw/n/1/ failed after the response was sent")
     assert error.exc_info is not None
     assert str(error.exc_info[1]) == "perfaudit bug"
     assert get_store().dropped_requests == 0  # it ran (and failed): not dropped
@@ -304,7 +302,7 @@ def test_an_error_on_the_request_path_returns_the_response_unchanged(
     assert not any(header in response for header in HEADERS)
     (error,) = _perfaudit_records(logs, logging.ERROR)
     assert error.getMessage() == (
-        "perfaudit: reporting on GET /mw/n/1/ failed; the response is returned unchanged"
+        "reporting on GET /mw/n/1/ failed; the response is returned unchanged"
     )
     assert error.exc_info is not None
     assert str(error.exc_info[1]) == "perfaudit bug"
@@ -413,8 +411,8 @@ def test_budget_violation_is_logged_at_warning(
     assert within.status_code == over.status_code == 200
     (warning,) = _perfaudit_records(logs, logging.WARNING)
     assert warning.getMessage() == (
-        "perfaudit: GET /mw/n/3/ (mw:n) over budget: mw:n ran 3 queries, over its budget of 2 "
-        "(PERFAUDIT[\"BUDGETS\"]['mw:n']['queries'])"
+        "GET /mw/n/3/ (mw:n) over budget: mw:n ran 3 queries, over its budget of 2 "
+        "(PERFAUDIT['BUDGETS']['mw:n']['queries'])"
     )
     stats = get_store().get("mw:n")
     assert stats is not None

@@ -140,7 +140,7 @@ def test_a_response_never_closed_is_counted_logged_and_written(
         # The next request says so, once (and carries the count into the file).
         client.get("/mw/n/1/")
         (warning,) = _warnings(logs)
-        assert warning.startswith("perfaudit: the reports of 1 requests were dropped")
+        assert warning.startswith("the reports of 1 requests were dropped")
         assert "without response.close()" in warning
 
         # More drops within the minute: counted, not logged again.
@@ -173,8 +173,8 @@ def test_dropped_work_is_logged_again_after_a_minute(
     now[0] += deferred.LOG_INTERVAL
     deferred.log_drops()
     first, second = _warnings(logs)
-    assert first.startswith("perfaudit: the reports of 1 requests were dropped (1 in all")
-    assert second.startswith("perfaudit: the reports of 1 requests were dropped (2 in all")
+    assert first.startswith("the reports of 1 requests were dropped (1 in all")
+    assert second.startswith("the reports of 1 requests were dropped (2 in all")
 
 
 def test_the_report_says_how_many_requests_were_dropped(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ class BudgetTests(PerfAuditTestMixin, TestCase):
         message = str(raised.value)
         assert message.startswith(
             "testing:book-list ran 4 queries, over its budget of 2 "
-            "(PERFAUDIT[\"BUDGETS\"]['testing:book-list*']['queries'])"
+            "(PERFAUDIT['BUDGETS']['testing:book-list*']['queries'])"
         )
         assert 'select_related("author")' in message
 

@@ -20,7 +20,7 @@ from typing import Any, Final, cast
 from django.conf import settings as django_settings
 
 from perfaudit.conf.registry import SETTINGS, Setting
-from perfaudit.conf.validators import Problem, value_repr
+from perfaudit.conf.validators import Problem, valid_budgets, value_repr
 
 __all__ = ["SETTINGS", "Problem", "Setting", "app_settings", "user_settings"]
 
@@ -98,7 +98,19 @@ class AppSettings:
 
     @property
     def BUDGETS(self) -> Mapping[str, Mapping[str, float]]:
-        return cast("Mapping[str, Mapping[str, float]]", self.get("BUDGETS"))
+        """The valid budget entries: one bad limit drops its own entry (with the
+        warning :meth:`get` logs once), never every other view's budget."""
+        raw = user_settings()
+        value = raw.get("BUDGETS")
+        if isinstance(value, Mapping):
+            try:
+                kept = valid_budgets(value)
+            except Exception:  # a value whose methods raise: get() reports it
+                kept = {}
+            if len(kept) != len(value):
+                self.get("BUDGETS", raw=raw)  # logs the problem once
+            return kept
+        return cast("Mapping[str, Mapping[str, float]]", self.get("BUDGETS", raw=raw))
 
     @property
     def HEADERS(self) -> bool:

@@ -18,13 +18,16 @@ __all__ = [
     "Problem",
     "Validator",
     "boolean",
+    "budget_problems",
     "budgets",
     "fraction",
     "int_at_least",
     "number_at_least",
     "optional_path",
     "payload_patterns",
+    "setting_path",
     "str_sequence",
+    "valid_budgets",
     "value_repr",
 ]
 
@@ -38,6 +41,17 @@ class Problem(NamedTuple):
 
 
 Validator = Callable[[str, Any], Problem | None]
+
+
+def setting_path(name: str, *keys: object) -> str:
+    """How messages name a setting or a value inside it, one quoting style:
+    ``PERFAUDIT['BUDGETS']['catalog:book-list']['db_ms']``."""
+    return "PERFAUDIT" + "".join(f"[{key!r}]" for key in (name, *keys))
+
+
+def _path(name: str) -> str:
+    # Nested values are validated under a pre-rendered path (see budget_problems).
+    return name if name.startswith("PERFAUDIT[") else setting_path(name)
 
 
 _REPR_LIMIT = 80
@@ -57,8 +71,8 @@ def value_repr(value: Any) -> str:
 def _wrong_type(name: str, value: Any, expected: str) -> Problem:
     return Problem(
         "perfaudit.E003",
-        f"PERFAUDIT[{name!r}] must be {expected}, got {type(value).__name__} {value_repr(value)}.",
-        f"Set PERFAUDIT[{name!r}] to {expected}, or remove it to use the default.",
+        f"{_path(name)} must be {expected}, got {type(value).__name__} {value_repr(value)}.",
+        f"Set {_path(name)} to {expected}, or remove it to use the default.",
     )
 
 
@@ -76,7 +90,7 @@ def int_at_least(minimum: int) -> Validator:
         if value < minimum:
             return Problem(
                 "perfaudit.E004",
-                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value_repr(value)}.",
+                f"{_path(name)} must be at least {minimum}, got {value_repr(value)}.",
                 f"Use a whole number >= {minimum}.",
             )
         return None
@@ -92,13 +106,13 @@ def number_at_least(minimum: float) -> Validator:
             # Every comparison with NaN is false: the threshold would never fire.
             return Problem(
                 "perfaudit.E004",
-                f"PERFAUDIT[{name!r}] is NaN, which no value ever exceeds.",
+                f"{_path(name)} is NaN, which no value ever exceeds.",
                 f"Use a number >= {minimum}.",
             )
         if value < minimum:
             return Problem(
                 "perfaudit.E004",
-                f"PERFAUDIT[{name!r}] must be at least {minimum}, got {value_repr(value)}.",
+                f"{_path(name)} must be at least {minimum}, got {value_repr(value)}.",
                 f"Use a number >= {minimum}.",
             )
         return None
@@ -112,7 +126,7 @@ def fraction(name: str, value: Any) -> Problem | None:
     if not 0 <= value <= 1:
         return Problem(
             "perfaudit.E004",
-            f"PERFAUDIT[{name!r}] must be between 0 and 1, got {value_repr(value)}.",
+            f"{_path(name)} must be between 0 and 1, got {value_repr(value)}.",
             "Use 1.0 to record every request, 0.1 for one in ten, 0 for none.",
         )
     return None
@@ -124,7 +138,7 @@ def optional_path(name: str, value: Any) -> Problem | None:
     if value is not None and "\x00" in str(value):
         return Problem(
             "perfaudit.E004",
-            f"PERFAUDIT[{name!r}] holds a NUL byte, which no file path may contain.",
+            f"{_path(name)} holds a NUL byte, which no file path may contain.",
             "Remove the NUL byte (often from a mis-decoded environment variable).",
         )
     return None
@@ -153,7 +167,7 @@ def payload_patterns(name: str, value: Any) -> Problem | None:
         except ValueError as exc:
             return Problem(
                 "perfaudit.E004",
-                f"PERFAUDIT[{name!r}] has a malformed pattern: {exc}",
+                f"{_path(name)} has a malformed pattern: {exc}",
                 "Fix or remove the pattern; each must start with '$' and use only "
                 ".name, ['name'], [n], [*] and ..name steps.",
             )
@@ -161,22 +175,58 @@ def payload_patterns(name: str, value: Any) -> Problem | None:
 
 
 def budgets(name: str, value: Any) -> Problem | None:
+    """The first problem of the ``BUDGETS`` value (see :func:`budget_problems`)."""
+    problems = budget_problems(name, value)
+    return problems[0] if problems else None
+
+
+def budget_problems(name: str, value: Any) -> list[Problem]:
+    """Every problem of the ``BUDGETS`` value: each budget entry, each limit.
+
+    The system check reports them all (an entry with two mistakes shows two
+    errors); the runtime keeps the entries that have none (:func:`valid_budgets`).
+    """
     if not isinstance(value, Mapping):
-        return _wrong_type(name, value, 'a dict of view name -> {"queries": int, "db_ms": number}')
+        return [
+            _wrong_type(name, value, 'a dict of view name -> {"queries": int, "db_ms": number}')
+        ]
+    problems: list[Problem] = []
     for view, limits in value.items():
-        if not isinstance(view, str) or not view:
-            return _wrong_type(name, value, "a dict keyed by view names (non-empty strings)")
-        if not isinstance(limits, Mapping):
-            return _wrong_type(f"{name}'][{view!r}", limits, 'a dict such as {"queries": 15}')
-        for key, limit in limits.items():
-            if not isinstance(key, str) or key not in ("queries", "db_ms"):
-                return Problem(
+        problems.extend(_entry_problems(name, view, limits))
+    return problems
+
+
+def valid_budgets(value: Mapping[Any, Any]) -> dict[str, Any]:
+    """The budget entries of ``value`` that have no problem."""
+    return {
+        view: limits
+        for view, limits in value.items()
+        if not _entry_problems("BUDGETS", view, limits)
+    }
+
+
+def _entry_problems(name: str, view: Any, limits: Any) -> list[Problem]:
+    if not isinstance(view, str) or not view:
+        return [
+            _wrong_type(
+                setting_path(name, view), view, "a view name (a non-empty string) as the key"
+            )
+        ]
+    if not isinstance(limits, Mapping):
+        return [_wrong_type(setting_path(name, view), limits, 'a dict such as {"queries": 15}')]
+    problems: list[Problem] = []
+    for key, limit in limits.items():
+        if not isinstance(key, str) or key not in ("queries", "db_ms"):
+            problems.append(
+                Problem(
                     "perfaudit.E004",
-                    f"PERFAUDIT[{name!r}][{view!r}] has an unknown limit {value_repr(key)}.",
+                    f"{setting_path(name, view)} has an unknown limit {value_repr(key)}.",
                     'A budget may limit "queries" (int) and "db_ms" (number).',
                 )
-            validate = int_at_least(0) if key == "queries" else number_at_least(0)
-            problem = validate(f"{name}'][{view!r}][{key!r}", limit)
-            if problem is not None:
-                return problem
-    return None
+            )
+            continue
+        validate = int_at_least(0) if key == "queries" else number_at_least(0)
+        problem = validate(setting_path(name, view, key), limit)
+        if problem is not None:
+            problems.append(problem)
+    return problems

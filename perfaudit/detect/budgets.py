@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from perfaudit.conf import app_settings
+from perfaudit.conf.validators import setting_path
 
 if TYPE_CHECKING:
     from perfaudit.capture import Recording
@@ -57,7 +58,7 @@ class Violation:
         actual = f"{self.actual:g}" if self.metric == "queries" else f"{self.actual:.1f}"
         return (
             f"{self.view_name} ran {actual} {unit}, over its budget of {self.limit:g} "
-            f'(PERFAUDIT["BUDGETS"][{self.pattern!r}][{self.metric!r}])'
+            f"({setting_path('BUDGETS', self.pattern, self.metric)})"
         )
 
 

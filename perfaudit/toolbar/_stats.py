@@ -214,7 +214,7 @@ def _payload(response: HttpResponseBase | None) -> dict[str, Any]:
     try:
         result = digest(response)  # never consumes a streaming response
     except Exception as exc:  # e.g. a malformed PAYLOAD_IGNORE mask
-        logger.exception("perfaudit: the toolbar panel could not hash the payload")
+        logger.exception("the toolbar panel could not hash the payload")
         note = f"could not hash: {type(exc).__name__}: {exc}"
         return {"canonical": None, "raw": None, "kind": None, "note": note}
     return {

@@ -62,7 +62,7 @@ class PerfAuditPanel(Panel):
             recorder = capture.record()
             self._recording = recorder.__enter__()
         except Exception:
-            logger.exception("perfaudit: the toolbar panel could not start recording")
+            logger.exception("the toolbar panel could not start recording")
             return
         self._recorder = recorder
 
@@ -86,7 +86,7 @@ class PerfAuditPanel(Panel):
             stats = build_stats(recording, response, view=view_name(request))
         except Exception as exc:
             # The panel must never break the page it is shown on.
-            logger.exception("perfaudit: the toolbar panel could not summarise the request")
+            logger.exception("the toolbar panel could not summarise the request")
             stats = {
                 "query_count": len(recording),
                 "error": f"perfaudit could not summarise this request: "

@@ -74,7 +74,7 @@ class Pending:
             work()
         except Exception:
             logger.exception(
-                "perfaudit: reporting on %s failed after the response was sent", self.description
+                "reporting on %s failed after the response was sent", self.description
             )
         log_drops()
 
@@ -120,7 +120,7 @@ def log_drops() -> None:
     if new <= 0:  # the store was cleared: start counting again, say nothing
         return
     logger.warning(
-        "perfaudit: the reports of %d requests were dropped (%d in all): "
+        "the reports of %d requests were dropped (%d in all): "
         "their responses were garbage-collected without response.close(), which runs the "
         "reporting: a server that does not close responses, an ASGI client that disconnected "
         "before the response was sent, or a middleware above perfaudit that replaced it",

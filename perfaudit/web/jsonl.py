@@ -96,7 +96,7 @@ def _warn(path: str | os.PathLike[str], exc: BaseException) -> None:
             return
         _jsonl_failures[key] = now
     logger.warning(
-        "perfaudit: cannot append to PERFAUDIT['JSONL_PATH'] %r (%s); requests are not "
+        "cannot append to PERFAUDIT['JSONL_PATH'] %r (%s); requests are not "
         "written there until the error goes away (logged at most once a minute)",
         name,
         exc,

@@ -179,7 +179,7 @@ def _start() -> tuple[Recorder, Recording] | None:
         recorder = capture.record()
         recording = recorder.__enter__()
     except Exception:
-        logger.exception("perfaudit: could not start recording; the request runs unrecorded")
+        logger.exception("could not start recording; the request runs unrecorded")
         return None
     return recorder, recording
 
@@ -188,7 +188,7 @@ def _stop(recorder: Recorder) -> None:
     try:
         recorder.__exit__(None, None, None)
     except Exception:  # pragma: no cover - defensive: __exit__ only resets a contextvar
-        logger.exception("perfaudit: could not stop recording")
+        logger.exception("could not stop recording")
 
 
 def _finish(
@@ -217,7 +217,7 @@ def _finish(
             set_headers(response, recording, payload)
     except Exception:
         logger.exception(
-            "perfaudit: reporting on %s %s failed; the response is returned unchanged",
+            "reporting on %s %s failed; the response is returned unchanged",
             request.method,
             request.path,
         )
@@ -266,7 +266,7 @@ def _payload_hash(response: HttpResponseBase) -> str | None:
 
         return digest(response).canonical
     except Exception:
-        logger.exception("perfaudit: could not hash the payload of %s", type(response).__name__)
+        logger.exception("could not hash the payload of %s", type(response).__name__)
         return None
 
 
@@ -278,7 +278,7 @@ def _log(record: RequestRecord) -> None:
         logger.log(level, "%s", _summary_line(record), extra={"perfaudit": _extra(record)})
     if record.violations:
         logger.warning(
-            "perfaudit: %s %s (%s) over budget: %s",
+            "%s %s (%s) over budget: %s",
             record.method,
             record.path,
             record.view,
@@ -289,7 +289,7 @@ def _log(record: RequestRecord) -> None:
 
 def _summary_line(record: RequestRecord) -> str:
     line = (
-        f"perfaudit: {record.method} {record.path} ({record.view}) {record.status}: "
+        f"{record.method} {record.path} ({record.view}) {record.status}: "
         f"{_plural(record.queries, 'query', 'queries')}, {record.db_ms:.1f} ms DB, "
         f"{record.total_ms:.1f} ms total"
     )
