@@ -134,7 +134,9 @@ def test_every_output_shows_the_numbers_of_the_one_analysis(tmp_path: Path) -> N
     BookFactory.create_batch(4)
     jsonl = tmp_path / "requests.jsonl"
     get_store().clear()
-    with override_settings(MIDDLEWARE=MIDDLEWARE, PERFAUDIT={"JSONL_PATH": str(jsonl)}):
+    with override_settings(
+        MIDDLEWARE=MIDDLEWARE, PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(jsonl)}
+    ):
         with perfaudit.record() as rec:
             response = Client().get(BOOK_LIST)
     assert response.status_code == 200

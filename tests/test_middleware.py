@@ -369,7 +369,9 @@ def test_no_parameter_value_or_query_string_leaves_the_process(
     client: Client, logs: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     path = tmp_path / "requests.jsonl"
-    with override_settings(PERFAUDIT={"HEADERS": True, "JSONL_PATH": str(path)}):
+    with override_settings(
+        PERFAUDIT={"HEADERS": True, "JSONL_IN_TESTS": True, "JSONL_PATH": str(path)}
+    ):
         response = client.get("/mw/books/search/?title=secret-title-4711")
 
     assert response.json() == {"count": 0}
@@ -450,7 +452,7 @@ def test_sample_rate_zero_records_nothing_when_debug_is_off(
     client: Client, tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "requests.jsonl"
-    settings = {"SAMPLE_RATE": 0, "HEADERS": True, "JSONL_PATH": str(path)}
+    settings = {"SAMPLE_RATE": 0, "HEADERS": True, "JSONL_IN_TESTS": True, "JSONL_PATH": str(path)}
     with override_settings(PERFAUDIT=settings):
         response = client.get("/mw/n/2/")
 
@@ -466,7 +468,9 @@ def test_debug_records_every_request_whatever_the_sample_rate(
     client: Client, tmp_path: Path
 ) -> None:
     path = tmp_path / "requests.jsonl"
-    with override_settings(DEBUG=True, PERFAUDIT={"SAMPLE_RATE": 0, "JSONL_PATH": str(path)}):
+    with override_settings(
+        DEBUG=True, PERFAUDIT={"SAMPLE_RATE": 0, "JSONL_IN_TESTS": True, "JSONL_PATH": str(path)}
+    ):
         response = client.get("/mw/n/2/")
 
     assert response[QUERIES_HEADER] == "2"
@@ -522,7 +526,9 @@ def test_threads_never_mix_recordings(logs: pytest.LogCaptureFixture, tmp_path: 
         finally:
             connections.close_all()
 
-    with override_settings(PERFAUDIT={"HEADERS": True, "JSONL_PATH": str(path)}):
+    with override_settings(
+        PERFAUDIT={"HEADERS": True, "JSONL_IN_TESTS": True, "JSONL_PATH": str(path)}
+    ):
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = [row for rows in pool.map(worker, chunks) for row in rows]
 
@@ -545,10 +551,54 @@ async def test_asyncio_tasks_never_mix_recordings(
     # Async views (queries through sync_to_async) and sync views, interleaved.
     urls = [f"/mw/an/{i % 13}/" if i % 2 else f"/mw/n/{i % 11}/" for i in range(220)]
     client = AsyncClient()
-    with override_settings(PERFAUDIT={"HEADERS": True, "JSONL_PATH": str(path)}):
+    with override_settings(
+        PERFAUDIT={"HEADERS": True, "JSONL_IN_TESTS": True, "JSONL_PATH": str(path)}
+    ):
         responses = await asyncio.gather(*(client.get(url) for url in urls))
 
     for url, response in zip(urls, responses, strict=True):
         assert int(response[QUERIES_HEADER]) == response.json()["k"] == _k(url), url
     _check_no_crosstalk(logs, path, [(url, _k(url)) for url in urls])
     assert active_recordings() == ()
+
+
+# -- what is recorded, and where it goes ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_no_jsonl_line_under_the_test_environment_unless_asked(
+    client: Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "dev.jsonl"
+    with override_settings(PERFAUDIT={"JSONL_PATH": str(path)}):
+        assert client.get("/mw/n/1/").status_code == 200
+    assert not path.exists()  # test traffic stays out of the development file
+    assert get_store().get("mw:n") is not None  # the in-process store still counts it
+    with override_settings(PERFAUDIT={"JSONL_PATH": str(path), "JSONL_IN_TESTS": True}):
+        client.get("/mw/n/1/")
+    assert len(path.read_bytes().splitlines()) == 1
+
+
+@pytest.mark.django_db
+def test_excluded_views_and_paths_are_not_recorded(client: Client) -> None:
+    with override_settings(PERFAUDIT={"EXCLUDE": ["mw:n"], "HEADERS": True}):
+        response = client.get("/mw/n/2/")
+    assert QUERIES_HEADER not in response
+    assert get_store().get("mw:n") is None
+    with override_settings(PERFAUDIT={"EXCLUDE": ["/mw/n/*"], "HEADERS": True}):
+        response = client.get("/mw/n/2/")
+    assert QUERIES_HEADER not in response
+    assert get_store().get("mw:n") is None
+    with override_settings(PERFAUDIT={"EXCLUDE": ["/other/*"], "HEADERS": True}):
+        response = client.get("/mw/n/2/")
+    assert response[QUERIES_HEADER] == "2"
+
+
+def test_the_toolbars_own_views_are_never_recorded() -> None:
+    from perfaudit.web.scope import excluded_view
+
+    assert excluded_view("djdt:render_panel", [])
+    assert excluded_view("djdt:history_sidebar", [])
+    assert not excluded_view("events:event-list", [])
+    assert excluded_view("admin:index", ["admin:*"])
+    assert not excluded_view("admin:index", ["/admin/*"])  # a path pattern, not a name

@@ -130,7 +130,7 @@ def test_a_response_never_closed_is_counted_logged_and_written(
     rf: RequestFactory, client: Client, logs: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     jsonl = tmp_path / "requests.jsonl"
-    with override_settings(PERFAUDIT={"JSONL_PATH": str(jsonl)}):
+    with override_settings(PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(jsonl)}):
         response = _respond(rf)
         del response
         gc.collect()

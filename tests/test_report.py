@@ -44,7 +44,8 @@ def _clean_store() -> Iterator[None]:
 def _record(path: Path, urls: list[str], **perfaudit: Any) -> None:
     """Run ``urls`` through the middleware, writing JSONL lines to ``path``."""
     with override_settings(
-        MIDDLEWARE=MIDDLEWARE, PERFAUDIT={"JSONL_PATH": str(path), **perfaudit}
+        MIDDLEWARE=MIDDLEWARE,
+        PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(path), **perfaudit},
     ):
         client = Client()
         for url in urls:
@@ -164,7 +165,7 @@ def test_top_limits_the_shapes_listed(recorded: Path) -> None:
 
 @pytest.mark.django_db
 def test_reads_jsonl_path_when_from_is_not_given(recorded: Path) -> None:
-    with override_settings(PERFAUDIT={"JSONL_PATH": str(recorded)}):
+    with override_settings(PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(recorded)}):
         assert report_json()["requests"] == len(URLS)
 
 

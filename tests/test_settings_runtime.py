@@ -88,7 +88,7 @@ def test_a_fifo_jsonl_path_never_blocks_a_request(
     os.mkfifo(fifo)
     monkeypatch.setattr(jsonl, "_jsonl_failures", {})
     caplog.set_level(logging.WARNING, logger="perfaudit")
-    settings = {"JSONL_PATH": str(fifo), "HEADERS": True}
+    settings = {"JSONL_PATH": str(fifo), "HEADERS": True, "JSONL_IN_TESTS": True}
     try:
         with override_settings(
             MIDDLEWARE=["perfaudit.middleware.PerfAuditMiddleware"], PERFAUDIT=settings

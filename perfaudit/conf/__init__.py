@@ -14,7 +14,7 @@ it once per recording or request, never per query.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
 
 from django.conf import settings as django_settings
@@ -140,6 +140,14 @@ class AppSettings:
     @property
     def JSONL_PARAMS(self) -> bool:
         return cast(bool, self.get("JSONL_PARAMS"))
+
+    @property
+    def JSONL_IN_TESTS(self) -> bool:
+        return cast(bool, self.get("JSONL_IN_TESTS"))
+
+    @property
+    def EXCLUDE(self) -> Sequence[str]:
+        return cast("Sequence[str]", self.get("EXCLUDE"))
 
     @property
     def SCENARIOS(self) -> tuple[str, ...]:

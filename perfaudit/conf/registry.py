@@ -163,6 +163,24 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             boolean,
         ),
         Setting(
+            "JSONL_IN_TESTS",
+            False,
+            "bool",
+            "Write JSONL lines also under Django's test environment (the test runner, "
+            "pytest-django, `audit` and `compare`). Off by default, so test traffic never "
+            "lands in the development file `report` reads.",
+            boolean,
+        ),
+        Setting(
+            "EXCLUDE",
+            (),
+            "list[str]",
+            'Requests the middleware does not record: URL names (`"admin:*"`, '
+            '`"health"`) or, starting with `/`, paths (`"/static/*"`), as shell-style '
+            "patterns. django-debug-toolbar's own views (`djdt:*`) are never recorded.",
+            str_sequence,
+        ),
+        Setting(
             "SCENARIOS",
             (),
             "list[str]",

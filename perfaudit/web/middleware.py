@@ -43,6 +43,7 @@ from perfaudit.conf import app_settings
 from perfaudit.detect.budgets import Violation
 from perfaudit.web.deferred import defer
 from perfaudit.web.headers import PAYLOAD_HEADER, QUERIES_HEADER, SERVER_TIMING_HEADER, set_headers
+from perfaudit.web.scope import excluded_path, excluded_view, in_test_environment
 from perfaudit.web.store import RequestRecord, get_store, sampled, summarise, write_jsonl
 
 if TYPE_CHECKING:
@@ -115,7 +116,12 @@ class _Options:
             headers=debug or app_settings.HEADERS,
             raise_=app_settings.RAISE,
             payload_hash=app_settings.PAYLOAD_HASH,
-            jsonl_path=app_settings.JSONL_PATH,
+            # Test traffic never lands in the development file (see web/scope.py).
+            jsonl_path=(
+                app_settings.JSONL_PATH
+                if app_settings.JSONL_IN_TESTS or not in_test_environment()
+                else None
+            ),
             jsonl_params=app_settings.JSONL_PARAMS,
             sample_rate=1.0 if debug else app_settings.SAMPLE_RATE,
         )
@@ -143,7 +149,7 @@ class PerfAuditMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         get_response = cast(GetResponse, self.get_response)
-        started = _start()
+        started = _start(request)
         if started is None:
             return get_response(request)
         recorder, recording = started
@@ -157,7 +163,7 @@ class PerfAuditMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         get_response = cast(AsyncGetResponse, self.get_response)
-        started = _start()
+        started = _start(request)
         if started is None:
             return await get_response(request)
         recorder, recording = started
@@ -170,9 +176,12 @@ class PerfAuditMiddleware:
         return _finish(request, response, recording)
 
 
-def _start() -> tuple[Recorder, Recording] | None:
-    """An entered recorder and its recording, or ``None`` when the request is not sampled."""
+def _start(request: HttpRequest) -> tuple[Recorder, Recording] | None:
+    """An entered recorder and its recording, or ``None`` when the request is not
+    sampled or its path is excluded."""
     try:
+        if excluded_path(request.path):
+            return None
         debug = bool(settings.DEBUG)
         if not sampled(debug=debug, rate=1.0 if debug else app_settings.SAMPLE_RATE):
             return None
@@ -203,6 +212,8 @@ def _finish(
     is returned.
     """
     try:
+        if excluded_view(view_name(request)):
+            return response  # the toolbar's own request, or PERFAUDIT["EXCLUDE"]
         options = _Options.read()
         payload = _payload_hash(response) if options.payload_hash else None
         status = response.status_code
