@@ -390,3 +390,23 @@ def test_the_timeline_places_each_query_within_the_request() -> None:
     # Shape numbers follow the "Queries by shape" table: SELECT ? twice, first.
     assert [r["shape"] for r in timeline["rows"]] == [1, 1, 1]
     assert timeline["hidden"] == 0
+
+
+@pytest.mark.django_db
+def test_server_timing_keeps_perfaudits_entries_beside_the_toolbars(
+    toolbars: list[Any],
+) -> None:
+    """The toolbar outermost, as its docs say: it sets Server-Timing last, wholesale."""
+    BookFactory.create_batch(2)
+    middleware = [
+        "debug_toolbar.middleware.DebugToolbarMiddleware",
+        "perfaudit.middleware.PerfAuditMiddleware",
+    ]
+    with override_settings(MIDDLEWARE=middleware):
+        response = Client().get("/books/")
+    assert toolbars, "the toolbar ran"
+    timing = response["Server-Timing"]
+    entries = [entry.split(";", 1)[0].strip() for entry in timing.split(",")]
+    assert "db" in entries  # perfaudit's
+    assert "app" in entries
+    assert any(name not in ("db", "app") for name in entries), timing  # the toolbar's

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from django.http.response import HttpResponseBase
+from django.http.response import HttpResponseBase, ResponseHeaders
 
 if TYPE_CHECKING:
     from perfaudit.capture import Recording
@@ -31,10 +31,35 @@ def set_headers(response: HttpResponseBase, recording: Recording, payload: str |
     described = f"{queries} {'query' if queries == 1 else 'queries'}"
     timing = f'db;dur={db_ms:.2f};desc="{described}", app;dur={total_ms:.2f}'
     existing = response.headers.get(SERVER_TIMING_HEADER)
-    response.headers[SERVER_TIMING_HEADER] = f"{existing}, {timing}" if existing else timing
-    response.headers[QUERIES_HEADER] = str(queries)
+    merged = f"{existing}, {timing}" if existing else timing
+    headers = _TimingKeeper(response.headers.items(), timing)
+    headers[SERVER_TIMING_HEADER] = merged
+    headers[QUERIES_HEADER] = str(queries)
+    response.headers = headers
     if payload is not None:
         response.headers[PAYLOAD_HEADER] = payload
+
+
+class _TimingKeeper(ResponseHeaders):
+    """Response headers that keep perfaudit's ``Server-Timing`` entries.
+
+    A middleware that runs after perfaudit's may set ``Server-Timing``
+    wholesale: django-debug-toolbar does (``response.headers[...] = value``),
+    and is installed outermost as its docs say, so it would erase perfaudit's
+    ``db``/``app`` entries. Whichever middleware writes last, the header then
+    holds both: a new value that lacks perfaudit's entries gets them appended.
+    """
+
+    def __init__(self, items: object, timing: str) -> None:
+        self._perfaudit_timing = timing
+        super().__init__(dict(items))  # type: ignore[call-overload]
+
+    def __setitem__(self, key: str, value: str | bytes | int) -> None:
+        if key.lower() == SERVER_TIMING_HEADER.lower() and isinstance(value, str):
+            timing = getattr(self, "_perfaudit_timing", "")
+            if timing and timing not in value:
+                value = f"{value}, {timing}" if value else timing
+        super().__setitem__(key, value)
 
 
 def db_seconds(recording: Recording) -> float:
