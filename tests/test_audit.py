@@ -503,7 +503,7 @@ def test_runner_reports_each_failure_and_repeats_safe_methods() -> None:
     text = render(result, "text", no_style())
     assert "GET /perfaudit-missing/abc/" in text
     assert "FAILED scenario 'list-returned'" in text
-    assert "0 scenario(s) ok, 2 failed" in text
+    assert "0 scenarios ok, 2 failed" in text
     markdown = render(result, "markdown", no_style())
     assert "| list-returned | (set-up failed) |" in markdown
     assert "#### Failures" in markdown

@@ -56,3 +56,12 @@ def test_a_notice_is_printed_in_a_log_too_but_not_at_verbosity_zero() -> None:
     quiet = io.StringIO()
     Progress(quiet, verbosity=0, tty=False).notice("x")
     assert quiet.getvalue() == ""
+
+
+def test_counts_take_the_right_noun() -> None:
+    from perfaudit.text import plural
+
+    assert plural(1, "query", "queries") == "1 query"
+    assert plural(2, "query", "queries") == "2 queries"
+    assert plural(0, "finding") == "0 findings"
+    assert plural(1, "more shape") == "1 more shape"

@@ -515,7 +515,7 @@ def test_a_run_killed_by_sigkill_is_cleaned_up_by_the_next(project: Path, db_nam
 
     result = _compare(project, db_name, "main", "no-such-branch")
     assert result.returncode == 2
-    assert "removed 2 folder(s) left by a compare run that was killed" in result.stderr
+    assert "removed 2 folders left by a compare run that was killed" in result.stderr
     _assert_clean(project, db_name)
     assert not Path(folders.group(1)).exists()
     assert not Path(folders.group(2)).exists()

@@ -15,6 +15,7 @@ from typing import Final
 from django.core.management.color import Style
 
 from perfaudit.audit.results import AuditResult, RequestResult
+from perfaudit.text import plural
 
 __all__ = ["FORMATS", "render"]
 
@@ -70,8 +71,8 @@ def _header(result: AuditResult) -> str:
     runs = "1 run" if result.repeat == 1 else f"{result.repeat} runs, median"
     requests = sum(len(s.requests) or len(s.scenario.requests) for s in result.scenarios)
     return (
-        f"perfaudit audit: {len(result.scenarios)} scenario(s), {requests} request(s) "
-        f"on {result.vendor} (throwaway test database), {runs}"
+        f"perfaudit audit: {plural(len(result.scenarios), 'scenario')}, "
+        f"{plural(requests, 'request')} on {result.vendor} (throwaway test database), {runs}"
     )
 
 
@@ -80,9 +81,9 @@ def _summary(result: AuditResult) -> str:
     failed = sum(1 for s in result.scenarios if not s.ok)
     findings = sum(len(r.findings) for r in requests)
     return (
-        f"{len(result.scenarios) - failed} scenario(s) ok, {failed} failed; "
-        f"{sum(r.queries for r in requests)} queries, {findings} finding(s) "
-        f"in {result.duration_s:.1f} s"
+        f"{plural(len(result.scenarios) - failed, 'scenario')} ok, {failed} failed; "
+        f"{plural(sum(r.queries for r in requests), 'query', 'queries')}, "
+        f"{plural(findings, 'finding')} in {result.duration_s:.1f} s"
     )
 
 

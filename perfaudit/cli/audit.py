@@ -26,6 +26,7 @@ from perfaudit.detect import DETECTORS
 from perfaudit.scenarios import Scenario, ScenarioError, load
 from perfaudit.scenarios.environment import scenario_environment
 from perfaudit.scenarios.testdb import throwaway_databases
+from perfaudit.text import plural
 
 __all__ = ["HELP", "add_arguments", "handle"]
 
@@ -113,7 +114,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
     failures = result.failures()
     if failures:
         more = (
-            f" (and {len(failures) - 1} more failure(s), see the report)"
+            f" (and {plural(len(failures) - 1, 'more failure')}, see the report)"
             if len(failures) > 1
             else ""
         )

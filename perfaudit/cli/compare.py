@@ -33,6 +33,7 @@ from perfaudit.compare.report import (
     regressions,
 )
 from perfaudit.compare.session import compare
+from perfaudit.text import plural
 
 HELP = "Compare two git refs: queries, time and payload identity per scenario request."
 
@@ -96,7 +97,8 @@ def handle(command: BaseCommand, **options: Any) -> None:
     unknown = sorted(set(fail_on) - set(CHECKS))
     if unknown:
         raise CommandError(
-            f"--fail-on: unknown check(s) {unknown}; choose from {', '.join(CHECKS)}.",
+            f"--fail-on: unknown {'check' if len(unknown) == 1 else 'checks'} {unknown}; "
+            f"choose from {', '.join(CHECKS)}.",
             returncode=2,
         )
 
@@ -148,7 +150,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
     if failing:
         first_name, first_problems = failing[0]
         raise CommandError(
-            f"{len(failing)} endpoint(s) regressed under --fail-on {','.join(fail_on)}; "
+            f"{plural(len(failing), 'endpoint')} regressed under --fail-on {','.join(fail_on)}; "
             f"first: {first_name}: {'; '.join(first_problems)}",
             returncode=1,
         )

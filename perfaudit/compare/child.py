@@ -94,7 +94,8 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
             missing = sorted(set(names) - set(scenarios))
             if missing:
                 raise LookupError(
-                    f"scenario(s) {missing} are not declared at this ref "
+                    f"{'scenario' if len(missing) == 1 else 'scenarios'} {missing} "
+                    f"{'is' if len(missing) == 1 else 'are'} not declared at this ref "
                     f"(known: {sorted(scenarios)})"
                 )
             scenarios = {name: scenarios[name] for name in names}

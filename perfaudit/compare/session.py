@@ -29,6 +29,7 @@ from perfaudit.compare.runner import Child
 from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
 from perfaudit.payload._diff import all_differences
 from perfaudit.scenarios.testdb import _sigterm_as_interrupt
+from perfaudit.text import plural
 
 __all__ = ["Comparison", "EndpointResult", "compare"]
 
@@ -95,7 +96,7 @@ def compare(
     stale = clean_stale(root)
     if stale:
         (notice or progress)(
-            f"removed {len(stale)} folder(s) left by a compare run that was killed"
+            f"removed {plural(len(stale), 'folder')} left by a compare run that was killed"
         )
     with ExitStack() as stack:
         stack.callback(_sigterm_as_interrupt())  # SIGTERM → KeyboardInterrupt; undone on exit
@@ -174,7 +175,8 @@ def _plan(ready: dict[str, dict[str, Any]], requested: Sequence[str]) -> list[st
     missing = [n for n in names if n not in base or n not in head]
     if missing:
         raise CompareError(
-            f"Scenario(s) {missing} are not declared at both refs; compare runs what "
+            f"{'Scenario' if len(missing) == 1 else 'Scenarios'} {missing} "
+            f"{'is' if len(missing) == 1 else 'are'} not declared at both refs; compare runs what "
             f"both declare (base: {sorted(base)}, head: {sorted(head)})."
         )
     if not names:

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand
 from perfaudit.report.explain import Explained
 from perfaudit.report.inventory import Inventory, ShapeHotspot
 from perfaudit.sql.shape import clip
+from perfaudit.text import plural
 
 __all__ = ["render_json", "render_markdown", "render_text"]
 
@@ -81,7 +82,7 @@ def render_text(
             paint = style.ERROR if finding.severity == "high" else style.WARNING
             out.write(
                 paint(f"      {finding.kind} [{finding.severity}]")
-                + f" in {_plural(finding.requests, 'request', 'requests')}: {finding.suggestion}"
+                + f" in {plural(finding.requests, 'request', 'requests')}: {finding.suggestion}"
             )
         if rank <= len(plans):
             _text_plan(command, plans[rank - 1])
@@ -166,7 +167,7 @@ def render_markdown(
     lines.append("| ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- |")
     for rank, shape in enumerate(shown, start=1):
         findings = "<br>".join(
-            f"**{f.kind}** ({f.severity}, {_plural(f.requests, 'request', 'requests')}): "
+            f"**{f.kind}** ({f.severity}, {plural(f.requests, 'request', 'requests')}): "
             f"{_escape_html(f.suggestion)}"
             for f in shape.findings
         )
@@ -184,7 +185,8 @@ def render_markdown(
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if len(shown) < len(inventory.shapes):
-        lines += ["", f"{len(inventory.shapes) - len(shown)} more shapes not listed."]
+        rest = len(inventory.shapes) - len(shown)
+        lines += ["", f"{plural(rest, 'more shape')} not listed (--top 0 lists all)."]
     lines += ["", "## Views by total DB time", ""]
     lines.append("| " + " | ".join(_VIEW_HEADER) + " |")
     lines.append("| --- | " + " | ".join("---:" for _ in _VIEW_HEADER[1:-2]) + " | --- | ---: |")
@@ -231,21 +233,17 @@ def _headline(inventory: Inventory) -> str:
 def _summary(inventory: Inventory, *, code: bool = False) -> str:
     source = f"`{inventory.source}`" if code else inventory.source
     return (
-        f"{_plural(inventory.requests, 'request', 'requests')}, "
-        f"{_plural(len(inventory.views), 'view', 'views')}, "
-        f"{_plural(len(inventory.shapes), 'query shape', 'query shapes')} from {source}"
+        f"{plural(inventory.requests, 'request', 'requests')}, "
+        f"{plural(len(inventory.views), 'view', 'views')}, "
+        f"{plural(len(inventory.shapes), 'query shape', 'query shapes')} from {source}"
     )
 
 
 def _dropped(inventory: Inventory) -> str:
     return (
-        f"{_plural(inventory.dropped, 'more request was', 'more requests were')} recorded "
+        f"{plural(inventory.dropped, 'more request was', 'more requests were')} recorded "
         "but not reported: their responses were never closed (see the middleware docs)"
     )
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _clip(text: str, width: int = _SQL_WIDTH) -> str:

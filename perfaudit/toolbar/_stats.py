@@ -19,6 +19,7 @@ from perfaudit.capture import Recording
 from perfaudit.detect.budgets import budget_for
 from perfaudit.payload import digest
 from perfaudit.sql.shape import analyze
+from perfaudit.text import plural
 from perfaudit.web.record import ORJSON_OPTIONS, param_default
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def nav_subtitle(stats: dict[str, Any]) -> str:
         return ""
     queries = int(stats["query_count"])
     findings = len(stats.get("findings") or ())
-    return f"{_plural(queries, 'query', 'queries')} · {_plural(findings, 'finding', 'findings')}"
+    return f"{plural(queries, 'query', 'queries')} · {plural(findings, 'finding', 'findings')}"
 
 
 def without_tables(recording: Recording, tables: Iterable[str]) -> Recording:
@@ -97,10 +98,6 @@ def build_stats(
         "payload": _payload(response),
         "budget": _budget(view, recording),
     }
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _where(site: CallSite | None, origin: str | None = None) -> str | None:

@@ -41,6 +41,7 @@ from django.http.response import HttpResponseBase
 from perfaudit import capture
 from perfaudit.conf import app_settings
 from perfaudit.detect.budgets import Violation
+from perfaudit.text import plural
 from perfaudit.web.deferred import defer
 from perfaudit.web.headers import PAYLOAD_HEADER, QUERIES_HEADER, SERVER_TIMING_HEADER, set_headers
 from perfaudit.web.scope import excluded_path, excluded_view, in_test_environment
@@ -301,17 +302,18 @@ def _log(record: RequestRecord) -> None:
 def _summary_line(record: RequestRecord) -> str:
     line = (
         f"{record.method} {record.path} ({record.view}) {record.status}: "
-        f"{_plural(record.queries, 'query', 'queries')}, {record.db_ms:.1f} ms DB, "
+        f"{plural(record.queries, 'query', 'queries')}, {record.db_ms:.1f} ms DB, "
         f"{record.total_ms:.1f} ms total"
     )
     if record.findings:
         shown = [
-            f"[{f.kind}/{f.severity}] {f.suggestion}" for f in record.findings[:_LOGGED_FINDINGS]
+            f"[{f.kind}/{f.severity}] {f.suggestion.rstrip('.')}"
+            for f in record.findings[:_LOGGED_FINDINGS]
         ]
         more = len(record.findings) - len(shown)
         line += "; findings: " + " | ".join(shown) + (f" | +{more} more" if more else "")
     if record.violations:
-        line += "; " + _plural(len(record.violations), "budget violation", "budget violations")
+        line += "; " + plural(len(record.violations), "budget violation", "budget violations")
     if record.payload is not None:
         line += f"; payload {record.payload}"
     return line
@@ -322,7 +324,3 @@ def _extra(record: RequestRecord) -> dict[str, Any]:
     data = record.to_dict(params=False)
     del data["shapes"]
     return data
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
