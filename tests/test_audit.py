@@ -390,7 +390,7 @@ def test_failing_scenarios_exit_1_with_one_line(broken_env: dict[str, str]) -> N
     assert lines == [
         "CommandError: scenario 'missing-event', GET /api/events/no-such-event/: expected a "
         "status below 400, got 404; fix the view or the scenario's data, or declare "
-        "status=404 on the Request if that is intended. (and 2 more failure(s), see the report)"
+        "status=404 on the Request if that is intended. (and 2 more failures, see the report)"
     ]
     report = json.loads(done.stdout)
     assert report["ok"] is False
