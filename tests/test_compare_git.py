@@ -78,6 +78,7 @@ def test_keep_leaves_them_for_debugging(repo: Path) -> None:
         path = trees["base"].path
     assert path.exists()
     _git(repo, "worktree", "remove", "--force", str(path))
+    path.parent.rmdir()  # the perfaudit-compare-* folder: leave nothing in /tmp
 
 
 def test_stale_folders_of_a_dead_run_are_removed_and_a_live_runs_kept(repo: Path) -> None:
