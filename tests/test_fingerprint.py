@@ -256,7 +256,7 @@ def test_results_are_cached_on_the_sql_string() -> None:
     second = analyze(sql)
     after = analyze.cache_info()
     assert first is second
-    assert after.hits >= before.hits + 1
+    assert after.misses <= before.misses + 1  # the second call was a hit
 
 
 def test_delete_over_a_join_names_its_target() -> None:

@@ -12,7 +12,7 @@ import tracemalloc
 import pytest
 
 from perfaudit.sql.cache import DIGEST_OVER, MAX_BYTES, ShapeCache
-from perfaudit.sql.shape import MAX_STATEMENT_CHARS, TRUNCATED, analyze, fingerprint
+from perfaudit.sql.shape import _ENTRIES, MAX_STATEMENT_CHARS, TRUNCATED, analyze, fingerprint
 
 
 def test_a_statement_over_the_limit_gets_a_truncated_shape_that_says_so() -> None:
@@ -91,7 +91,7 @@ def test_the_cache_is_bounded_by_bytes_and_never_holds_a_long_statement() -> Non
     assert info.misses == 200
     assert 0 < info.entries < 200  # each keeps a 200,000-character (truncated) shape
     assert info.bytes <= MAX_BYTES
-    assert all(not isinstance(key, str) or len(key) <= DIGEST_OVER for key in analyze._entries)
+    assert all(not isinstance(key, str) or len(key) <= DIGEST_OVER for key in _ENTRIES)
     analyze.cache_clear()
 
 
@@ -100,31 +100,28 @@ def test_long_statements_under_the_limit_are_keyed_by_digest() -> None:
     sql = "SELECT a FROM t WHERE b = '" + "y" * 50_000 + "'"
     first = analyze(sql)
     assert analyze((sql + " ")[:-1]) is first  # a hit: same text, another string object
-    (key,) = analyze._entries
+    (key,) = _ENTRIES
     assert isinstance(key, bytes)
     assert len(key) == 16
     assert first.fingerprint == "SELECT a FROM t WHERE b = ?"
     analyze.cache_clear()
 
 
-def test_eviction_is_by_bytes_least_recently_used_first() -> None:
+def test_eviction_is_by_bytes_oldest_first() -> None:
     def compute(sql: str) -> tuple[str]:
         return (sql * 50,)
 
     cache = ShapeCache(compute, max_bytes=60_000)
-    cache("keep")
     for i in range(500):
         cache(f"statement {i:04}")
-        cache("keep")  # used all along: never the oldest
         assert cache.cache_info().bytes <= 60_000
     info = cache.cache_info()
     assert 0 < info.entries < 500
-    assert info.hits == 500
-    misses = info.misses
-    cache("keep")
-    assert cache.cache_info().misses == misses
-    cache("statement 0000")
-    assert cache.cache_info().misses == misses + 1  # long evicted
+    assert info.misses == 500
+    cache("statement 0499")  # the newest is kept: a hit
+    assert cache.cache_info().misses == 500
+    cache("statement 0000")  # the oldest went first: a miss
+    assert cache.cache_info().misses == 501
 
 
 def test_an_entry_larger_than_the_cache_is_computed_but_not_kept() -> None:

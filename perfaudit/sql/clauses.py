@@ -68,7 +68,7 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     closing: dict[int, int] = {}
     # Subquery spans, marked after the loop in one pass (marking each span as
     # it closes would cost the square of the nesting).
-    nested = [0] * (n + 1)
+    spans: list[tuple[int, int]] = []
     stack: list[int] = []
     depth = 0  # not len(stack): an unmatched ")" lowers it
     clauses: dict[str, tuple[int, int]] = {}
@@ -84,8 +84,7 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
                 opening = stack.pop()
                 closing[opening] = i
                 if texts[opening + 1] in _SUBQUERY_STARTS:
-                    nested[opening + 1] += 1
-                    nested[i] -= 1
+                    spans.append((opening + 1, i))
         elif depth == 0 and text in _CLAUSE_STARTS and kinds[i] == KW:
             if current and current not in clauses:
                 clauses[current] = (start, i)
@@ -93,7 +92,11 @@ def extract(texts: list[str], kinds: list[int], verb: str) -> Clauses:
     if current and current not in clauses:
         clauses[current] = (start, n)
     main = [True] * n
-    if any(nested):
+    if spans:
+        nested = [0] * (n + 1)
+        for begin, end in spans:
+            nested[begin] += 1
+            nested[end] -= 1
         inside = 0
         for i in range(n):
             inside += nested[i]

@@ -17,9 +17,9 @@ functions, no Django import.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol, cast
 
-from perfaudit.sql.cache import ShapeCache
+from perfaudit.sql.cache import DIGEST_OVER, CacheInfo, ShapeCache, cache_key
 from perfaudit.sql.clauses import Aggregate, extract
 from perfaudit.sql.tokens import KW, render, tokenize
 
@@ -92,8 +92,30 @@ def _analyze_capped(sql: str) -> SqlShape:
     return shape._replace(fingerprint=shape.fingerprint + TRUNCATED, truncated=True)
 
 
-#: Fingerprint ``sql`` and extract its structure (cached; ``analyze.cache_info()``).
-analyze: Final = ShapeCache(_analyze_capped)
+_CACHE: Final = ShapeCache(_analyze_capped)
+_ENTRIES: Final = _CACHE.entries
+
+
+class _CachedAnalyze(Protocol):
+    def __call__(self, sql: str) -> SqlShape: ...
+    def cache_info(self) -> CacheInfo: ...
+    def cache_clear(self) -> None: ...
+
+
+def _analyze_cached(sql: str) -> SqlShape:
+    """Fingerprint ``sql`` and extract its structure (cached; ``analyze.cache_info()``)."""
+    key = sql if len(sql) <= DIGEST_OVER else cache_key(sql)
+    shape = _ENTRIES.get(key)
+    if shape is None:
+        shape = _CACHE.miss(sql, key)
+    return shape
+
+
+_analyze_cached.cache_info = _CACHE.cache_info  # type: ignore[attr-defined]
+_analyze_cached.cache_clear = _CACHE.cache_clear  # type: ignore[attr-defined]
+#: The cached :func:`_analyze_capped`: a plain function (a hit is one dict
+#: lookup), with ``cache_info()`` and ``cache_clear()`` like an ``lru_cache``.
+analyze: Final = cast(_CachedAnalyze, _analyze_cached)
 
 
 _TRANSACTION_VERBS: Final = frozenset(

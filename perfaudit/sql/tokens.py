@@ -177,8 +177,9 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
     # token other than a value-list item; the positions of the ORs read
     # directly inside open groups (see perfaudit.sql.groups).
     open_parens: list[int] = []
-    dirty: list[bool] = []
+    dirty: set[int] = set()  # the starts of open groups known to hold such a token
     ors: list[int] = []
+    no_ors: list[int] = []
     known_tokens = _KNOWN
     name_next = False  # the previous token was SAVEPOINT
     for token in _TOKEN_TEXT.findall(sql) if "$" not in sql else _matched_tokens(sql):
@@ -201,7 +202,6 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
         elif role == _OPEN:
             name_next = False
             open_parens.append(len(texts))
-            dirty.append(False)
             add_text("(")
             add_kind(PUNCT)
         elif role == _CLOSE:
@@ -209,13 +209,18 @@ def tokenize(sql: str) -> tuple[list[str], list[int]]:
             collapsed = False
             if open_parens:
                 start = open_parens.pop()
-                inside: list[int] = []
-                while ors and ors[-1] > start:
-                    inside.append(ors.pop())
-                inside.reverse()
-                collapsed, leaves_other = collapse_group(texts, kinds, start, inside, dirty.pop())
-                if leaves_other and dirty:
-                    dirty[-1] = True
+                inside = no_ors
+                if ors and ors[-1] > start:
+                    inside = []
+                    while ors and ors[-1] > start:
+                        inside.append(ors.pop())
+                    inside.reverse()
+                held = start in dirty
+                if held:
+                    dirty.discard(start)
+                collapsed, leaves_other = collapse_group(texts, kinds, start, inside, held)
+                if leaves_other and open_parens:
+                    dirty.add(open_parens[-1])
             if not collapsed:
                 add_text(")")
                 add_kind(PUNCT)
