@@ -89,7 +89,7 @@ def test_the_cache_is_bounded_by_bytes_and_never_holds_a_long_statement() -> Non
     assert after - before < MAX_BYTES + 4 * 1024 * 1024, after - before  # not 240 MB
     info = analyze.cache_info()
     assert info.misses == 200
-    assert 0 < info.entries < 200  # each keeps a 200,000-character (truncated) shape
+    assert 0 < info.entries < 200  # each keeps a 100,000-character (truncated) shape
     assert info.bytes <= MAX_BYTES
     assert all(not isinstance(key, str) or len(key) <= DIGEST_OVER for key in _ENTRIES)
     analyze.cache_clear()
