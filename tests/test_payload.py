@@ -201,6 +201,8 @@ class TestViews:
             None,
             "streaming",
             "not hashable: streaming (StreamingHttpResponse); its content was not read",
+            status=200,
+            content_type="text/csv",
         )
         assert not result.hashable
         assert str(result) == "not hashable: streaming"
@@ -281,7 +283,7 @@ class TestCanonical:
             == '{"a":{"x":"é","y":[1,2,{"k":null}]},"b":1}'.encode()
         )
         pretty = json.dumps(b, indent=4, ensure_ascii=True).encode()
-        assert payload_hash(a) == payload_hash(pretty) == payload_hash(JsonResponse(b))
+        assert payload_hash(a) == payload_hash(pretty) == digest(JsonResponse(b)).canonical
 
     def test_list_order_and_number_types_do_matter(self) -> None:
         assert payload_hash([1, 2]) != payload_hash([2, 1])
@@ -355,12 +357,16 @@ class TestCanonical:
         assert canonical_bytes(csv) == csv
         assert digest(memoryview(b"[1, 2]")).canonical == payload_hash([1, 2])
 
-    def test_drf_response_before_rendering_hashes_its_data(self) -> None:
+    def test_drf_response_before_rendering_is_not_hashed_from_its_data(self) -> None:
+        # response.data is not what the client receives: the renderer is.
         response = Response({"b": [1, 2], "a": decimal.Decimal("2.5")})
         result = digest(response)
-        assert (result.kind, result.raw) == ("json", None)
-        assert result.canonical == _sha(b'{"a":2.5,"b":[1,2]}')
-        assert result.note == "response not rendered yet: no raw hash"
+        assert (result.kind, result.canonical, result.raw, result.hash) == (
+            "unrendered",
+            None,
+            None,
+            None,
+        )
         assert not response.is_rendered
 
     def test_unrendered_template_response_is_not_rendered(self) -> None:
@@ -404,15 +410,12 @@ class TestCanonical:
         assert (result.kind, result.canonical) == ("bytes", _sha(body))
         assert result.note == "cannot canonicalise (Recursion limit reached); hashed as raw bytes"
 
-    def test_unserialisable_drf_data_falls_back_to_the_rendered_body(self) -> None:
+    def test_a_drf_response_is_hashed_from_its_rendered_body_whatever_its_data(self) -> None:
         response = Response({"x": object()})
         response.content = b"<p>rendered by some other renderer</p>"
-        result = digest(response)
+        result = digest(response, with_data=True)
         assert (result.kind, result.canonical) == ("bytes", _sha(response.content))
-        assert result.note is not None
-        assert result.note.startswith("response.data is not JSON serialisable (")
-        with pytest.raises(TypeError, match=r"response\.data is not JSON serialisable"):
-            digest(Response({"x": object()}))
+        assert result.data is None  # data that cannot be encoded has no data hash
 
     def test_empty_json_body_is_reported(self) -> None:
         result = digest(HttpResponse(b"", content_type="application/json", status=204))

@@ -6,4 +6,5 @@ urlpatterns: list[object] = [
     path("payload/", include("tests.payload_urls")),
     path("mw/", include("tests.middleware_urls")),
     path("testing/", include("tests.testing_urls")),
+    path("wire/", include("tests.wire_urls")),
 ]

@@ -157,5 +157,9 @@ class AppSettings:
     def PAYLOAD_IGNORE(self) -> tuple[str, ...]:
         return tuple(cast("list[str]", self.get("PAYLOAD_IGNORE")))
 
+    @property
+    def PAYLOAD_IGNORE_TEXT(self) -> tuple[str, ...]:
+        return tuple(cast("list[str]", self.get("PAYLOAD_IGNORE_TEXT")))
+
 
 app_settings: Final = AppSettings()

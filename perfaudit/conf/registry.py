@@ -20,6 +20,7 @@ from perfaudit.conf.validators import (
     optional_path,
     payload_patterns,
     str_sequence,
+    text_masks,
 )
 
 __all__ = ["SETTINGS", "Setting"]
@@ -196,6 +197,15 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             "values are replaced by a fixed marker before a payload is hashed, for fields "
             "that legitimately change between two runs.",
             payload_patterns,
+        ),
+        Setting(
+            "PAYLOAD_IGNORE_TEXT",
+            (),
+            "list[str]",
+            "Masks for bodies that are not JSON (HTML, text): `\"csrf\"` (the "
+            "`{% csrf_token %}` value), `\"nonce\"` (CSP `nonce` attributes), or regular "
+            "expressions whose capturing group is replaced by a fixed marker before hashing.",
+            text_masks,
         ),
     )
 }

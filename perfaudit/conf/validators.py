@@ -27,6 +27,7 @@ __all__ = [
     "payload_patterns",
     "setting_path",
     "str_sequence",
+    "text_masks",
     "valid_budgets",
     "value_repr",
 ]
@@ -170,6 +171,25 @@ def payload_patterns(name: str, value: Any) -> Problem | None:
                 f"{_path(name)} has a malformed pattern: {exc}",
                 "Fix or remove the pattern; each must start with '$' and use only "
                 ".name, ['name'], [n], [*] and ..name steps.",
+            )
+    return None
+
+
+def text_masks(name: str, value: Any) -> Problem | None:
+    problem = str_sequence(name, value)
+    if problem is not None:
+        return problem
+    from perfaudit.payload._textmask import compile_text_mask
+
+    for entry in value:
+        try:
+            compile_text_mask(entry)
+        except ValueError as exc:
+            return Problem(
+                "perfaudit.E004",
+                f"PERFAUDIT[{name!r}] has a malformed mask: {exc}",
+                "Use 'csrf', 'nonce', or a regular expression with a capturing group "
+                "around the part to ignore.",
             )
     return None
 

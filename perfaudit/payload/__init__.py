@@ -1,4 +1,4 @@
-"""Payload identity: prove an endpoint returns the same thing after a change.
+"""Payload identity: prove an endpoint still sends the client the same thing.
 
 ::
 
@@ -6,10 +6,12 @@
 
     before = client.get("/api/books/")  # on main
     after = client.get("/api/books/")  # on the branch with the performance change
-    assert digest(after).canonical == digest(before).canonical, first_difference(before, after)
+    assert digest(after).hash == digest(before).hash, first_difference(before, after)
 
-See docs/payload.md for what is normalised, masks, and the streaming, gzip
-and unparsable-body rules.
+What is hashed is the response as sent: status, ``Content-Type`` and the body
+after rendering and middlewares, decoded and canonicalised. See
+docs/payload.md for what is normalised, masks, and the streaming, gzip and
+unparsable-body rules.
 """
 
 from __future__ import annotations
@@ -22,17 +24,27 @@ from perfaudit.payload._digest import (
     digest,
     first_difference,
     payload_hash,
+    snapshot,
 )
 from perfaudit.payload._jsonpath import IGNORED
+from perfaudit.payload._safe import shorten
+from perfaudit.payload._volatile import Change, PayloadVerdict, Snapshot, judge, volatile_keys
 
 __all__ = [
     "IGNORED",
     "MISSING",
+    "Change",
     "Difference",
     "Kind",
     "PayloadDigest",
+    "PayloadVerdict",
+    "Snapshot",
     "canonical_bytes",
     "digest",
     "first_difference",
+    "judge",
     "payload_hash",
+    "shorten",
+    "snapshot",
+    "volatile_keys",
 ]

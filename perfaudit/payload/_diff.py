@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from perfaudit.payload._jsonpath import format_path
+from perfaudit.payload._safe import shorten
 
 __all__ = ["MISSING", "Difference", "diff_bytes", "diff_trees"]
 
-_REPR_LIMIT: Final = 120
 _EXCERPT: Final = 40
 
 
@@ -52,7 +52,10 @@ class Difference:
     ``path`` is a JSON path (``$.results[10]``) that compiles back as a mask.
     ``left``/``right`` are the two values there (:data:`MISSING` when absent
     on one side; a short ``bytes`` excerpt for non-JSON bodies, with
-    ``offset`` the position of the first differing byte). ``count`` is the
+    ``offset`` the position of the first differing byte; for responses, the
+    path ``status`` or ``content-type`` when those differ). ``str()`` shows
+    the values shortened (:func:`perfaudit.payload.shorten`): a token is
+    never printed whole. ``count`` is the
     number of differing paths: a changed value, a member or element present
     on one side only, or a type change each count once.
     """
@@ -67,12 +70,7 @@ class Difference:
         where = self.path if self.offset is None else f"byte {self.offset}"
         more = self.count - 1
         tail = f" (and {more} more differing path{'s' if more != 1 else ''})" if more else ""
-        return f"{where}: {_short(self.left)} != {_short(self.right)}{tail}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+        return f"{where}: {shorten(self.left)} != {shorten(self.right)}{tail}"
 
 
 class _Walk:
