@@ -128,6 +128,11 @@ def _commit(root: Path, branch: str, files: dict[str, str], message: str) -> Non
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path)
+
+
+def make_project(tmp_path: Path) -> Path:
+    """A repository with the slow book list on ``main`` and its fix on ``fast``."""
     root = tmp_path / "project"
     root.mkdir()
     _git(root, "init", "-q", "-b", "main")
@@ -174,6 +179,10 @@ def _env(project: Path, db_name: str) -> dict[str, str]:
 
 @pytest.fixture
 def db_name() -> str:
+    return unique_db_name()
+
+
+def unique_db_name() -> str:
     return f"pa_cmp_{uuid.uuid4().hex[:8]}"
 
 

@@ -80,6 +80,13 @@ def add_arguments(parser: CommandParser) -> None:
         "(needs matplotlib: pip install 'perfaudit[plot]'); the markdown output embeds it",
     )
 
+    parser.add_argument(
+        "--show-values",
+        action="store_true",
+        help="JSON output only: write differing payload values whole (they may hold tokens "
+        "or personal data; by default they are shortened, as in text and markdown)",
+    )
+
 
 def _check_plot(path: Path) -> None:
     """Fail before the rounds, not after them, when the plot cannot be drawn."""
@@ -134,7 +141,7 @@ def handle(command: BaseCommand, **options: Any) -> None:
             raise CommandError(str(exc), returncode=2) from exc
     fmt = options["output_format"]
     if fmt == "json":
-        command.stdout.write(as_json(result, fail_on))
+        command.stdout.write(as_json(result, fail_on, show_values=options["show_values"]))
     elif fmt == "markdown":
         command.stdout.write(as_markdown(result, fail_on, plot=plot_path))
     else:

@@ -15,7 +15,9 @@ to the project, and go to a log file).
 Commands: ``{"cmd": "setup", "scenario": NAME}`` empties the database
 (sequences reset, as audit does, so ids do not depend on what ran before) and
 runs that scenario's set-up; ``{"cmd": "round", "payloads": bool}`` runs the
-current scenario's requests once each; ``{"cmd": "quit"}`` ends the child,
+current scenario's requests once each (with ``payloads``, each result also
+carries the canonical body, so the parent can name differences and volatile
+fields); ``{"cmd": "quit"}`` ends the child,
 dropping its database.
 """
 
@@ -175,7 +177,7 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
 
     import perfaudit
     from perfaudit.audit.engine import _send
-    from perfaudit.payload import canonical_bytes, digest
+    from perfaudit.payload import snapshot
     from perfaudit.scenarios.environment import find_user
 
     with _rolled_back(aliases):
@@ -196,10 +198,9 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
             if shape.kind != "transaction":  # savepoints: the test client's, not the view's
                 shapes[shape.fingerprint] = shapes.get(shape.fingerprint, 0) + shape.count
         findings = analysis.findings
-        result = digest(response)
-        payload = None
-        if payloads and result.kind == "json":
-            payload = canonical_bytes(response).decode("utf-8")
+        # The response as it left every middleware: status, content type, wire body.
+        # Its canonical body travels to the parent only when asked (warm-up, check).
+        result, snap = snapshot(response, with_data=payloads)
     return {
         "scenario": scenario,
         "label": request.label,
@@ -209,9 +210,10 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
         "shapes": shapes,
         "db_ms": analysis.db_ms,
         "total_ms": elapsed * 1000,
-        "hash": result.canonical,
+        "hash": result.hash,
         "payload_kind": result.kind,
-        "payload": payload,
+        "payload": snap.to_wire() if payloads else None,
+        "data_hash": result.data,
         # The same dicts as audit's JSON and the JSONL line: Finding.to_dict().
         "findings": [f.to_dict() for f in findings],
     }

@@ -14,6 +14,7 @@ import orjson
 
 from perfaudit.compare.session import Comparison, EndpointResult
 from perfaudit.compare.stats import Summary, Verdict
+from perfaudit.payload import full_json, shorten, shorten_json
 
 __all__ = ["CHECKS", "DEFAULT_FAIL_ON", "as_json", "as_markdown", "as_text", "regressions"]
 
@@ -88,20 +89,28 @@ def _queries(e: EndpointResult) -> str:
 
 
 def _payload(e: EndpointResult) -> str:
+    """One line; values shortened (:func:`perfaudit.payload.shorten`), never whole."""
     if e.payload == "identical":
         text = f"identical  {e.hashes['head']}"
     elif e.payload == "different" and e.difference:
         d = e.difference
         text = (
-            f"DIFFERENT at {d['path']}: {d['base']!r} → {d['head']!r} "
+            f"DIFFERENT at {d['path']}: {shorten(d['base'])} → {shorten(d['head'])} "
             f"({d['count']} path(s) differ)"
         )
     else:
         text = e.payload.upper() if e.payload == "different" else e.payload
     if e.volatile:
-        shown = ", ".join(e.volatile[:5]) + (" …" if len(e.volatile) > 5 else "")
-        text += f"  (volatile, ignored: {shown})"
+        text += f"  (volatile, ignored: {_volatile(e)})"
+    if e.payload_note:
+        text += f"  [{e.payload_note}]"
     return text
+
+
+def _volatile(e: EndpointResult) -> str:
+    return ", ".join(e.volatile[:5]) + (
+        f" and {len(e.volatile) - 5} more" if len(e.volatile) > 5 else ""
+    )
 
 
 def _header(c: Comparison) -> list[str]:
@@ -175,8 +184,16 @@ def as_markdown(c: Comparison, fail_on: Collection[str], *, plot: Path | None = 
             details.append(f"- {e.name}: **added** `{_finding_name(f)}` — {f['suggestion']}")
         for problem in regressions(e, fail_on):
             details.append(f"- {e.name}: **regression** — {problem}")
+        if e.payload == "different" and e.difference:
+            d = e.difference
+            details.append(
+                f"- {e.name}: payload differs at `{d['path']}`: {shorten(d['base'])} → "
+                f"{shorten(d['head'])} ({d['count']} path(s) differ)"
+            )
         if e.volatile:
-            details.append(f"- {e.name}: volatile paths ignored: {', '.join(e.volatile)}")
+            details.append(f"- {e.name}: volatile, ignored: {_volatile(e)}")
+        if e.payload_note:
+            details.append(f"- {e.name}: payload: {e.payload_note}")
     if details:
         lines += ["", *details]
     if plot is not None:
@@ -193,7 +210,15 @@ def _finding_change(removed: int, added: int) -> str:
 FORMAT_VERSION: Final = 1
 
 
-def as_json(c: Comparison, fail_on: Collection[str]) -> str:
+def as_json(c: Comparison, fail_on: Collection[str], *, show_values: bool = False) -> str:
+    """The data; differing payload values shortened unless ``show_values`` (``--show-values``)."""
+    value = full_json if show_values else shorten_json
+
+    def difference(d: dict[str, Any] | None) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        return {**d, "base": value(d["base"]), "head": value(d["head"])}
+
     def endpoint(e: EndpointResult) -> dict[str, Any]:
         return {
             "scenario": e.scenario,
@@ -209,8 +234,10 @@ def as_json(c: Comparison, fail_on: Collection[str]) -> str:
             "payload": {
                 "result": e.payload,
                 "hashes": e.hashes,
-                "difference": e.difference,
+                "difference": difference(e.difference),
                 "volatile": e.volatile,
+                "note": e.payload_note,
+                "data_hashes": e.data_hashes,
             },
             "findings": {
                 "added": e.findings_added,
@@ -234,6 +261,7 @@ def as_json(c: Comparison, fail_on: Collection[str]) -> str:
         "setup_seconds": c.setup_seconds,
         "rounds_seconds": c.rounds_seconds,
         "fail_on": sorted(fail_on),
+        "values": "full" if show_values else "shortened",
         "endpoints": [endpoint(e) for e in c.endpoints],
     }
     return orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode()

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from perfaudit.compare.git import (
     FOLDER_PREFIX,
     CompareError,
@@ -25,15 +23,18 @@ from perfaudit.compare.git import (
     repo_root,
     worktrees,
 )
+from perfaudit.compare.payloads import judge_payloads
 from perfaudit.compare.runner import Child
 from perfaudit.compare.stats import Summary, Verdict, summarise, verdict
-from perfaudit.payload._diff import all_differences
 from perfaudit.scenarios.testdb import _sigterm_as_interrupt
 from perfaudit.text import plural
 
 __all__ = ["Comparison", "EndpointResult", "compare"]
 
 SIDES = ("base", "head")
+#: Seconds between a ref's warm-up and its check run: two instants this far
+#: apart differ in any clock counted in whole seconds (a JWT ``exp``).
+RECHECK_AFTER = 1.0
 
 
 @dataclass
@@ -60,6 +61,8 @@ class EndpointResult:
     findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Total ms of each timed round, per side (what the plot draws).
     samples: dict[str, list[float]] = field(default_factory=dict)
+    payload_note: str | None = None
+    data_hashes: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -190,21 +193,40 @@ def _plan(ready: dict[str, dict[str, Any]], requested: Sequence[str]) -> list[st
 def _rounds(
     children: dict[str, Child], rounds: int, progress: Callable[[str], None], name: str
 ) -> dict[str, list[list[dict[str, Any]]]]:
-    """Warm-up (kept for payloads, not timed), then ``rounds`` interleaved rounds.
+    """Warm-up (payloads kept, not timed), ``rounds`` interleaved rounds, a check run.
 
     The order alternates base-head, head-base, … so neither side always runs
-    first after a pause. Payload texts are fetched in the warm-up and the last
-    round: enough to name volatile paths.
+    first after a pause. Payloads are fetched twice per ref, at least
+    :data:`RECHECK_AFTER` apart: in the warm-up, and in the last round if it
+    starts late enough, else in one more (untimed) check round after a short
+    wait. A difference between base and head then only counts where neither
+    ref moved between its two runs (see :func:`perfaudit.payload.judge`).
     """
     collected: dict[str, list[list[dict[str, Any]]]] = {side: [] for side in SIDES}
+    warmed: dict[str, float] = {}
+    checked: set[str] = set()
     for number in range(rounds + 1):
         order = SIDES if number % 2 == 0 else tuple(reversed(SIDES))
-        payloads = number in (0, rounds)
         for side in order:
+            late = number == rounds and time.monotonic() - warmed[side] >= RECHECK_AFTER
+            payloads = number == 0 or late
             children[side].send(cmd="round", payloads=payloads)
             collected[side].append(children[side].receive()["results"])
+            if number == 0:
+                warmed[side] = time.monotonic()
+            elif late:
+                checked.add(side)
         if number:
             progress(f"{name}: round {number}/{rounds}")
+    for side in SIDES:
+        if side in checked:
+            continue
+        time.sleep(max(0.0, warmed[side] + RECHECK_AFTER - time.monotonic()))
+        children[side].send(cmd="round", payloads=True)
+        results = children[side].receive()["results"]
+        for result in results:
+            result["check"] = True  # untimed: only its payload is used
+        collected[side].append(results)
     return collected
 
 
@@ -226,41 +248,15 @@ def _endpoints(results: dict[str, list[list[dict[str, Any]]]]) -> list[EndpointR
 
 def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> EndpointResult:
     warm = {side: runs[side][0] for side in SIDES}
-    timed = {side: runs[side][1:] or runs[side] for side in SIDES}
+    timed = {
+        side: [r for r in runs[side][1:] if not r.get("check")] or runs[side] for side in SIDES
+    }
     total = {side: [r["total_ms"] for r in timed[side]] for side in SIDES}
     db = {side: [r["db_ms"] for r in timed[side]] for side in SIDES}
     queries = {side: [r["queries"] for r in runs[side]] for side in SIDES}
-
-    volatile: set[str] = set()
-    payload_text: dict[str, Any] = {}
-    for side in SIDES:
-        texts = [r["payload"] for r in runs[side] if r["payload"] is not None]
-        if texts:
-            payload_text[side] = orjson.loads(texts[0])
-        if len({r["hash"] for r in runs[side]}) > 1 and len(texts) >= 2:
-            first, last = orjson.loads(texts[0]), orjson.loads(texts[-1])
-            volatile.update(path for path, _, _ in all_differences(first, last))
-
+    payload, difference, volatile, note = judge_payloads(runs)
     hashes = {side: warm[side]["hash"] for side in SIDES}
-    difference = None
-    if hashes["base"] is None or hashes["head"] is None:
-        payload = "not comparable"
-    elif hashes["base"] == hashes["head"]:
-        payload = "identical"
-    elif "base" in payload_text and "head" in payload_text:
-        real = [
-            (path, left, right)
-            for path, left, right in all_differences(payload_text["base"], payload_text["head"])
-            if path not in volatile
-        ]
-        if real:
-            payload = "different"
-            path, left, right = real[0]
-            difference = {"path": path, "base": left, "head": right, "count": len(real)}
-        else:
-            payload = "identical"
-    else:
-        payload = "different"
+    data_hashes = {side: warm[side].get("data_hash") for side in SIDES}
 
     def keys(findings: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
         # Every finding keeps its own key, so the counts here are those of the
@@ -286,9 +282,11 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
         payload=payload,
         hashes=hashes,
         difference=difference,
-        volatile=sorted(volatile),
+        volatile=volatile,
         findings_added=[f for k, f in head_findings.items() if k not in base_findings],
         findings_removed=[f for k, f in base_findings.items() if k not in head_findings],
         findings={"base": warm["base"]["findings"], "head": warm["head"]["findings"]},
         samples={side: list(total[side]) for side in SIDES},
+        payload_note=note,
+        data_hashes=data_hashes,
     )

@@ -202,8 +202,8 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             "PAYLOAD_IGNORE_TEXT",
             (),
             "list[str]",
-            "Masks for bodies that are not JSON (HTML, text): `\"csrf\"` (the "
-            "`{% csrf_token %}` value), `\"nonce\"` (CSP `nonce` attributes), or regular "
+            'Masks for bodies that are not JSON (HTML, text): `"csrf"` (the '
+            '`{% csrf_token %}` value), `"nonce"` (CSP `nonce` attributes), or regular '
             "expressions whose capturing group is replaced by a fixed marker before hashing.",
             text_masks,
         ),

@@ -27,7 +27,7 @@ from perfaudit.payload._digest import (
     snapshot,
 )
 from perfaudit.payload._jsonpath import IGNORED
-from perfaudit.payload._safe import shorten
+from perfaudit.payload._safe import full_json, shorten, shorten_json
 from perfaudit.payload._volatile import Change, PayloadVerdict, Snapshot, judge, volatile_keys
 
 __all__ = [
@@ -42,9 +42,11 @@ __all__ = [
     "canonical_bytes",
     "digest",
     "first_difference",
+    "full_json",
     "judge",
     "payload_hash",
     "shorten",
+    "shorten_json",
     "snapshot",
     "volatile_keys",
 ]

@@ -27,7 +27,7 @@ import hashlib
 import re
 from typing import Any, Final
 
-__all__ = ["KEEP", "LIMIT", "SHORT", "shorten", "shorten_text"]
+__all__ = ["KEEP", "LIMIT", "SHORT", "full_json", "shorten", "shorten_json", "shorten_text"]
 
 SHORT: Final = 20
 KEEP: Final = 4
@@ -93,3 +93,22 @@ def _compact(value: Any, budget: int = LIMIT) -> str:
         parts.append(text)
         used += len(text) + 2
     return opening + ", ".join(parts) + closing
+
+
+def shorten_json(value: Any) -> Any:
+    """A JSON-ready stand-in for ``value``: short strings, numbers, booleans and null
+    as they are, anything else as the text :func:`shorten` writes."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return shorten_text(value)
+    return shorten(value)
+
+
+def full_json(value: Any) -> Any:
+    """``value`` whole, JSON-ready (bytes as Latin-1 text): only behind an explicit flag."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("latin-1")
+    if value is None or isinstance(value, bool | int | float | str | dict | list):
+        return value
+    return repr(value)
