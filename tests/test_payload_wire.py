@@ -3,12 +3,17 @@ and middlewares. Real views through the test client, on the suite's database."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from typing import Any
 
 import pytest
+from django.core.management.color import no_style
 from django.test import Client, override_settings
 
+from perfaudit.audit import engine as audit
+from perfaudit.audit.formats import render
 from perfaudit.capture import record
 from perfaudit.checks import check_settings
 from perfaudit.payload import (
@@ -20,6 +25,9 @@ from perfaudit.payload import (
     shorten,
     snapshot,
 )
+from perfaudit.scenarios import Registry
+from perfaudit.testing.assertions import assert_payload_hash
+from perfaudit.testing.snapshots import check_payload_snapshot
 from tests.factories import BookFactory
 from tests.wire_views import SECRET_TOKEN
 
@@ -236,3 +244,59 @@ def test_judge_compares_html_piece_by_piece_around_volatile_tokens(
     different = judge(base, changed)
     assert different.result == "different"
     assert [(c.base, c.head) for c in different.changes] == [(b"4", b"5")]
+
+
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_repeat_reports_a_jwt_exp_as_volatile_not_as_a_failure() -> None:
+    registry = Registry()
+
+    @registry.scenario("login", requests=["/wire/token/", "/wire/form/"])
+    def login() -> None:
+        BookFactory()
+
+    started = time.monotonic()
+    result = audit.run(registry.all(), repeat=2, aliases=["default"])
+    # Both repeats ran within a fraction of a second; the re-check came a second later.
+    assert time.monotonic() - started >= 1.0
+    token, form = result.scenarios[0].requests
+    assert token.ok, token.error
+    assert token.volatile == ["$.token"]
+    assert form.ok, form.error
+    assert len(form.volatile) == 2
+    assert all(v.startswith("byte ") for v in form.volatile)
+    document = render(result, "json", no_style())
+    assert '"volatile": [\n' in document
+    text = render(result, "text", no_style())
+    assert "payload volatile, ignored: $.token" in text
+    markdown = render(result, "markdown", no_style())
+    assert "#### Volatile payload fields (ignored)" in markdown
+    for output in (document, text, markdown):
+        assert JWT.search(output) is None
+
+
+def test_snapshots_and_hash_assertions_see_a_status_change(
+    books: None, client: Client, tmp_path: Any
+) -> None:
+    test_file = tmp_path / "test_summary.py"
+    ok = _get(client, "/wire/summary/status/")
+    assert check_payload_snapshot(test_file, "summary", ok).status == "created"
+    assert check_payload_snapshot(test_file, "summary", ok).status == "matched"
+    failed = _get(client, "/wire/summary/status/?status=500")
+    mismatch = check_payload_snapshot(test_file, "summary", failed)
+    assert mismatch.status == "mismatch"
+    assert "Status: 200 → 500." in mismatch.message
+    assert SECRET_TOKEN not in mismatch.message
+
+    # A snapshot written before status and content type were hashed: the body decides.
+    index = tmp_path / "__perfaudit__" / "test_summary.json"
+    index.write_text(json.dumps({"summary": {"hash": digest(ok).canonical, "kind": "json"}}))
+    assert check_payload_snapshot(test_file, "summary", failed).status == "matched"
+
+    assert_payload_hash(ok, str(digest(ok).hash))
+    with pytest.raises(AssertionError, match=r"is the hash of the body alone, which is unchanged"):
+        assert_payload_hash(failed, str(digest(ok).canonical))
+    with pytest.raises(AssertionError, match=r"status 500"):
+        assert_payload_hash(failed, str(digest(ok).hash))

@@ -14,7 +14,7 @@ from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 from rest_framework.test import APITestCase
 
-from perfaudit.payload import payload_hash
+from perfaudit.payload import digest, payload_hash
 from perfaudit.testing import PerfAuditTestMixin
 from tests.factories import AuthorFactory, BookFactory
 from tests.helpers import line_of
@@ -230,7 +230,14 @@ class SnapshotLifecycleTests(PerfAuditTestMixin, TestCase):
 
         index = orjson.loads((self.folder / "test_testing.json").read_bytes())
         assert index == {
-            "book list": {"hash": payload_hash(response), "kind": "json", "queries": 2}
+            "book list": {
+                "hash": payload_hash(response),
+                "body": digest(response).canonical,
+                "status": 200,
+                "content_type": "application/json",
+                "kind": "json",
+                "queries": 2,
+            }
         }
         stored = orjson.loads((self.folder / "test_testing" / "book-list.json").read_bytes())
         assert stored[0]["title"] == "First"

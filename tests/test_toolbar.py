@@ -161,11 +161,18 @@ def test_stats_of_a_drf_list_with_an_n_plus_one(toolbars: list[Any]) -> None:
     }
     assert sum(group["count"] for group in stats["groups"]) == 6
 
-    # The canonical payload hash is that of the data, whichever renderer sent it.
+    # The payload is the response as sent: the browsable API's HTML page here...
+    assert stats["payload"]["kind"] == "bytes"
+    assert stats["payload"]["content_type"] == "text/html; charset=utf-8"
+    # (hashed before the toolbar inserts itself into the page, so not the final bytes)
+    assert stats["payload"]["hash"] != payload_hash(response)
+    # ...and the JSON body for a client that asks for JSON (same response.data).
     toolbars.clear()
     json_response = client.get(url, HTTP_ACCEPT="application/json")
-    assert stats["payload"]["kind"] == "json"
-    assert stats["payload"]["canonical"] == payload_hash(json_response)
+    json_stats = _panel(toolbars).get_stats()
+    assert json_stats["payload"]["kind"] == "json"
+    assert json_stats["payload"]["hash"] == payload_hash(json_response)
+    assert json_stats["payload"]["content_type"] == "application/json"
     assert stats["payload"]["raw"].startswith("sha256:")
 
     assert stats["budget"] == {

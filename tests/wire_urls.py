@@ -14,4 +14,5 @@ urlpatterns = [
     path("books/n-plus-one/", wire_views.BooksNPlusOne.as_view()),
     path("books/select-related/", wire_views.BooksSelectRelated.as_view()),
     path("form/", wire_views.form_page),
+    path("token/", wire_views.jwt_token),
 ]

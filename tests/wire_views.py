@@ -9,8 +9,12 @@ join), identical on the wire.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -155,3 +159,16 @@ def form_page(request: HttpRequest) -> HttpResponse:
         count,
     )
     return HttpResponse(html)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_token(request: HttpRequest) -> HttpResponse:
+    """A login response whose JWT expires in an hour, counted in whole seconds."""
+    header = _b64(b'{"alg":"HS256","typ":"JWT"}')
+    claims = _b64(json.dumps({"sub": "alice", "exp": int(time.time()) + 3600}).encode())
+    signature = _b64(hmac.new(b"key", f"{header}.{claims}".encode(), hashlib.sha256).digest())
+    body = json.dumps({"user": "alice", "token": f"{header}.{claims}.{signature}"})
+    return HttpResponse(body, content_type="application/json")

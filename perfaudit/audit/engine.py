@@ -6,7 +6,8 @@ scenario it empties the databases (``flush``, sequences reset, so ids are the
 same whichever scenarios run before), runs the set-up function in one
 transaction (then ``ANALYZE`` on PostgreSQL), then makes each request with
 Django's test ``Client`` inside ``perfaudit.record()``: queries, DB time, wall
-time, detector findings, budget violations and the canonical payload hash.
+time, detector findings, budget violations and the payload hash of the
+response as sent (``--repeat``: volatile fields named, see ``volatile.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import sysconfig
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -29,8 +30,9 @@ from django.urls import get_resolver
 
 import perfaudit
 from perfaudit.audit.results import FORMAT_VERSION, AuditResult, RequestResult, ScenarioResult
+from perfaudit.audit.volatile import recheck_payloads
 from perfaudit.capture import record
-from perfaudit.payload import digest, first_difference
+from perfaudit.payload import snapshot
 from perfaudit.scenarios import SAFE_METHODS, Request, Scenario
 from perfaudit.scenarios.environment import find_user
 
@@ -105,6 +107,10 @@ def _run_scenario(item: Scenario, repeat: int, aliases: Sequence[str]) -> Scenar
         return result
     for request in item.requests:
         result.requests.append(_run_request(item, request, context or {}, repeat))
+    if repeat > 1:
+        recheck_payloads(item.name, result.requests, _send)
+    for request_result in result.requests:
+        request_result.client = None  # the re-check is done: let the client go
     return result
 
 
@@ -154,6 +160,7 @@ def _run_request(
 
     runs = repeat if request.method in SAFE_METHODS else 1
     first: HttpResponseBase | None = None
+    result.client = client
     for _ in range(runs):
         error: Exception | None = None
         with record() as recording:
@@ -170,9 +177,11 @@ def _run_request(
             return result
         result.db_ms_runs.append(recording.db_time * 1000)
         result.total_ms_runs.append((recording.duration or 0.0) * 1000)
-        payload = digest(response)
+        payload, snap = snapshot(response)
         if first is None:
             first = response
+            result.snapshots.append(snap)
+            result.first_run_at = monotonic()
             result.status = response.status_code
             result.view_name = _view_name(response)
             result.payload = payload
@@ -188,14 +197,9 @@ def _run_request(
                     f"status={response.status_code} on the Request if that is intended."
                 )
                 return result
-        elif result.payload is not None and payload.canonical != result.payload.canonical:
-            difference = first_difference(first, response)
-            result.error = (
-                f"{prefix}: the payload changed between --repeat runs ({difference}); "
-                "mask the changing field with PERFAUDIT['PAYLOAD_IGNORE'] or make it "
-                "deterministic."
-            )
-            return result
+        elif len(result.snapshots) < 2 and snap.hash != result.snapshots[0].hash:
+            # Volatile or not is decided once the re-check ran (audit/volatile.py).
+            result.snapshots.append(snap)
     if len(set(result.query_counts)) > 1:
         counts = ", ".join(str(n) for n in result.query_counts)
         result.error = (

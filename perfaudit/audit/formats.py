@@ -37,9 +37,9 @@ def short_hash(result: RequestResult) -> str:
     payload = result.payload
     if payload is None:
         return "-"
-    if payload.canonical is None:
+    if payload.hash is None:
         return f"not hashable ({payload.kind})"
-    algorithm, _, hexdigest = payload.canonical.partition(":")
+    algorithm, _, hexdigest = payload.hash.partition(":")
     return f"{algorithm}:{hexdigest[:12]}"
 
 
@@ -127,11 +127,13 @@ def _text_scenario_detail(
     if error:
         lines.append(style.ERROR(f"FAILED {error}"))
     for r in requests:
-        if not r.findings and not r.violations and r.ok:
+        if not r.findings and not r.violations and r.ok and not r.volatile:
             continue
         lines.append(style.MIGRATE_HEADING(f"{name}  {r.request.label}"))
         if r.error:
             lines.append(style.ERROR(f"  FAILED {r.error}"))
+        if r.volatile:
+            lines.append(style.NOTICE(f"  payload volatile, ignored: {', '.join(r.volatile)}"))
         for violation in r.violations:
             lines.append(style.WARNING(f"  over budget: {violation}"))
         for finding in r.findings:
@@ -197,6 +199,13 @@ def _markdown(result: AuditResult) -> str:
                     f"- **{finding.kind}** ({finding.severity}, {_queries(finding.count)})"
                     f"{subject}.{fix} {finding.suggestion}"
                 )
+    volatile = [(s.scenario.name, r) for s in result.scenarios for r in s.requests if r.volatile]
+    if volatile:
+        lines.extend(["", "#### Volatile payload fields (ignored)", ""])
+        lines.extend(
+            f"- {_md(name)} `{_md(r.request.label)}`: {_md(', '.join(r.volatile))}"
+            for name, r in volatile
+        )
     budget = [(s.scenario.name, r) for s in result.scenarios for r in s.requests if r.violations]
     if budget:
         lines.extend(["", "#### Over budget", ""])

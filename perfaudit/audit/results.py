@@ -15,7 +15,7 @@ from typing import Any, Final
 import perfaudit
 from perfaudit.detect import Finding
 from perfaudit.detect.budgets import Violation
-from perfaudit.payload import PayloadDigest
+from perfaudit.payload import PayloadDigest, Snapshot
 from perfaudit.scenarios import Request, Scenario
 
 __all__ = ["FORMAT_VERSION", "AuditResult", "RequestResult", "ScenarioResult"]
@@ -39,6 +39,12 @@ class RequestResult:
     shapes: list[dict[str, Any]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     error: str | None = None
+    #: Payload paths that moved between two runs (``--repeat``): reported, ignored.
+    volatile: list[str] = field(default_factory=list)
+    # For the payload re-check of ``--repeat`` (audit/volatile.py), not reported.
+    snapshots: list[Snapshot] = field(default_factory=list, repr=False)
+    first_run_at: float = field(default=0.0, repr=False)
+    client: Any = field(default=None, repr=False)  # the logged-in test Client
 
     @property
     def ok(self) -> bool:
@@ -82,7 +88,7 @@ class RequestResult:
             "total_ms": round(self.total_ms, 3),
             "db_ms_runs": [round(v, 3) for v in self.db_ms_runs],
             "total_ms_runs": [round(v, 3) for v in self.total_ms_runs],
-            "payload": _payload_dict(self.payload),
+            "payload": _payload_dict(self.payload, self.volatile),
             "shapes": self.shapes,
             "findings": [finding.to_dict() for finding in self.findings],
             "budget": [
@@ -99,15 +105,19 @@ class RequestResult:
         }
 
 
-def _payload_dict(payload: PayloadDigest | None) -> dict[str, Any] | None:
+def _payload_dict(payload: PayloadDigest | None, volatile: list[str]) -> dict[str, Any] | None:
     if payload is None:
         return None
     return {
-        "hash": payload.canonical,
+        "hash": payload.hash,
+        "canonical": payload.canonical,
         "raw": payload.raw,
         "kind": payload.kind,
+        "status": payload.status,
+        "content_type": payload.content_type,
         "note": payload.note,
         "masked": payload.masked,
+        "volatile": volatile,
     }
 
 

@@ -14,7 +14,7 @@ import orjson
 
 from perfaudit.compare.session import Comparison, EndpointResult
 from perfaudit.compare.stats import Summary, Verdict
-from perfaudit.payload import full_json, shorten, shorten_json
+from perfaudit.payload import full_json, shorten_json, shorten_pair
 
 __all__ = ["CHECKS", "DEFAULT_FAIL_ON", "as_json", "as_markdown", "as_text", "regressions"]
 
@@ -95,8 +95,8 @@ def _payload(e: EndpointResult) -> str:
     elif e.payload == "different" and e.difference:
         d = e.difference
         text = (
-            f"DIFFERENT at {d['path']}: {shorten(d['base'])} → {shorten(d['head'])} "
-            f"({d['count']} path(s) differ)"
+            f"DIFFERENT at {d['path']}: {shorten_pair(d['base'], d['head'])}; "
+            f"{d['count']} path(s) differ"
         )
     else:
         text = e.payload.upper() if e.payload == "different" else e.payload
@@ -187,8 +187,8 @@ def as_markdown(c: Comparison, fail_on: Collection[str], *, plot: Path | None = 
         if e.payload == "different" and e.difference:
             d = e.difference
             details.append(
-                f"- {e.name}: payload differs at `{d['path']}`: {shorten(d['base'])} → "
-                f"{shorten(d['head'])} ({d['count']} path(s) differ)"
+                f"- {e.name}: payload differs at `{d['path']}`: "
+                f"{shorten_pair(d['base'], d['head'])}; {d['count']} path(s) differ"
             )
         if e.volatile:
             details.append(f"- {e.name}: volatile, ignored: {_volatile(e)}")

@@ -27,8 +27,15 @@ from perfaudit.payload._digest import (
     snapshot,
 )
 from perfaudit.payload._jsonpath import IGNORED
-from perfaudit.payload._safe import full_json, shorten, shorten_json
-from perfaudit.payload._volatile import Change, PayloadVerdict, Snapshot, judge, volatile_keys
+from perfaudit.payload._safe import full_json, shorten, shorten_json, shorten_pair
+from perfaudit.payload._volatile import (
+    Change,
+    PayloadVerdict,
+    Snapshot,
+    judge,
+    volatile_keys,
+    volatile_paths,
+)
 
 __all__ = [
     "IGNORED",
@@ -47,6 +54,8 @@ __all__ = [
     "payload_hash",
     "shorten",
     "shorten_json",
+    "shorten_pair",
     "snapshot",
     "volatile_keys",
+    "volatile_paths",
 ]

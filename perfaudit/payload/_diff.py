@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from perfaudit.payload._jsonpath import format_path
-from perfaudit.payload._safe import shorten
+from perfaudit.payload._safe import shorten_pair
 
 __all__ = ["MISSING", "Difference", "diff_bytes", "diff_trees"]
 
@@ -70,7 +70,7 @@ class Difference:
         where = self.path if self.offset is None else f"byte {self.offset}"
         more = self.count - 1
         tail = f" (and {more} more differing path{'s' if more != 1 else ''})" if more else ""
-        return f"{where}: {shorten(self.left)} != {shorten(self.right)}{tail}"
+        return f"{where}: {shorten_pair(self.left, self.right, ' != ')}{tail}"
 
 
 class _Walk:

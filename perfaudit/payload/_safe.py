@@ -27,7 +27,16 @@ import hashlib
 import re
 from typing import Any, Final
 
-__all__ = ["KEEP", "LIMIT", "SHORT", "full_json", "shorten", "shorten_json", "shorten_text"]
+__all__ = [
+    "KEEP",
+    "LIMIT",
+    "SHORT",
+    "full_json",
+    "shorten",
+    "shorten_json",
+    "shorten_pair",
+    "shorten_text",
+]
 
 SHORT: Final = 20
 KEEP: Final = 4
@@ -93,6 +102,19 @@ def _compact(value: Any, budget: int = LIMIT) -> str:
         parts.append(text)
         used += len(text) + 2
     return opening + ", ".join(parts) + closing
+
+
+def shorten_pair(left: Any, right: Any, separator: str = " → ") -> str:
+    """Two differing values, shortened; for long strings, where they start to differ."""
+    text = f"{shorten(left)}{separator}{shorten(right)}"
+    if isinstance(left, str) and isinstance(right, str) and max(len(left), len(right)) > SHORT:
+        same = 0
+        for a, b in zip(left, right, strict=False):
+            if a != b:
+                break
+            same += 1
+        text += f" (from character {same + 1})"
+    return text
 
 
 def shorten_json(value: Any) -> Any:

@@ -29,7 +29,7 @@ import orjson
 
 from perfaudit.payload._diff import MISSING, all_differences
 
-__all__ = ["Change", "PayloadVerdict", "Snapshot", "judge", "volatile_keys"]
+__all__ = ["Change", "PayloadVerdict", "Snapshot", "judge", "volatile_keys", "volatile_paths"]
 
 ROOT: Final = "$"
 _LIMIT: Final = 10_000
@@ -171,9 +171,20 @@ def _covered(key: str, volatile: Iterable[str]) -> bool:
 
 
 def _display(key: str, pieces: _Pieces | None) -> str:
-    if key.startswith("#") and pieces is not None:
-        return f"byte {pieces.offsets[int(key[1:])]}"
+    if key.startswith("#"):
+        index = int(key[1:])
+        if pieces is not None and index < len(pieces.offsets):
+            return f"byte {pieces.offsets[index]}"
+        return f"piece {index}"
     return key
+
+
+def volatile_paths(runs: Sequence[Snapshot]) -> tuple[list[str], bool]:
+    """The volatile keys of one ref's runs, as shown, and whether the whole payload moved."""
+    keys = volatile_keys(runs)
+    first = runs[0]
+    pieces = _Pieces(first.body) if first.body is not None and first.kind != "json" else None
+    return sorted(_display(key, pieces) for key in keys), ROOT in keys
 
 
 def judge(base: Sequence[Snapshot], head: Sequence[Snapshot]) -> PayloadVerdict:

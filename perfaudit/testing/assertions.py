@@ -16,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from perfaudit.capture import Recording, record
 from perfaudit.detect.budgets import budget_for
-from perfaudit.payload import payload_hash
+from perfaudit.payload import digest, payload_hash
 from perfaudit.testing.messages import describe, findings_text
 from perfaudit.testing.snapshots import check_payload_snapshot
 
@@ -179,14 +179,24 @@ def assert_within_budget(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
 def assert_payload_hash(
     response: object, expected: str, *, ignore: str | Iterable[str] = ()
 ) -> None:
+    """Fail unless ``response``'s payload hash (status, content type, body) is ``expected``."""
     __tracebackhide__ = True  # failures point at the test, not here
     actual = payload_hash(response, ignore=ignore)
-    if actual != expected:
+    if actual == expected:
+        return
+    found = digest(response, ignore=ignore)
+    if found.canonical == expected and found.canonical != actual:
         raise AssertionError(
-            f"Payload hash differs: expected {expected}, got {actual}. The endpoint no "
-            f"longer returns the same data; compare the two payloads with "
-            f"perfaudit.payload.first_difference() to see where."
+            f"Payload hash differs: expected {expected}, got {actual}. {expected} is the hash "
+            f"of the body alone, which is unchanged; the payload hash also covers the status "
+            f"({found.status}) and the content type ({found.content_type!r}). Update the "
+            f"expected hash to {actual}."
         )
+    raise AssertionError(
+        f"Payload hash differs: expected {expected}, got {actual}. The endpoint no longer "
+        f"sends the same response (status {found.status}, {found.content_type!r}); compare "
+        f"the two payloads with perfaudit.payload.first_difference() to see where."
+    )
 
 
 def assert_payload_unchanged(

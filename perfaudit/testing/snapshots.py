@@ -1,7 +1,8 @@
 """Named payload snapshots kept beside the test module, for review in PRs.
 
 ``tests/test_events.py`` gets ``tests/__perfaudit__/test_events.json``: one
-entry per snapshot name (canonical payload hash, kind, query count), keys
+entry per snapshot name (payload hash over status, content type and
+canonical body; the body hash; status; content type; kind; query count), keys
 sorted so diffs stay small; and, per name, the canonical payload itself
 (``__perfaudit__/test_events/<name>.json``, pretty-printed) so that a
 behaviour change shows up in the pull request and a mismatch can name the
@@ -26,7 +27,8 @@ from typing import Any, Final
 
 import orjson
 
-from perfaudit.payload import canonical_bytes, digest, first_difference
+from perfaudit.payload import PayloadDigest, canonical_bytes, digest, first_difference
+from perfaudit.payload._safe import shorten, shorten_pair
 
 # unittest (and pytest for TestCase tests) leave this module's frames out of
 # failure tracebacks, so a failure points at the test.
@@ -137,40 +139,60 @@ def check_payload_snapshot(
             None,
             f"Payload snapshot {name!r}: the response cannot be hashed ({result.note}).",
         )
+    actual = str(result.hash)
     with _locked(index_path):
         index = _read_index(index_path)
         entry = index.get(name)
         if entry is not None and not update_requested():
-            if entry.get("hash") == result.canonical:
-                return SnapshotResult("matched", name, entry["hash"], result.canonical)
-            return _mismatch(name, entry, result.canonical, payload_path, response, ignore)
+            if _matches(entry, result):
+                return SnapshotResult("matched", name, entry["hash"], actual)
+            return _mismatch(name, entry, result, payload_path, response, ignore)
 
-        index[name] = {"hash": result.canonical, "kind": result.kind, "queries": queries}
+        index[name] = {
+            "hash": actual,
+            "body": result.canonical,
+            "status": result.status,
+            "content_type": result.content_type,
+            "kind": result.kind,
+            "queries": queries,
+        }
         if result.kind == "json":
             body = orjson.loads(canonical_bytes(response, ignore=ignore))
             _write_atomically(payload_path, _dump(body))
         _write_atomically(index_path, _dump(index))
     status = "created" if entry is None else "updated"
-    return SnapshotResult(status, name, entry.get("hash") if entry else None, result.canonical)
+    return SnapshotResult(status, name, entry.get("hash") if entry else None, actual)
+
+
+def _matches(entry: dict[str, Any], result: PayloadDigest) -> bool:
+    if "status" not in entry:
+        # A snapshot written before status and content type were hashed: its
+        # hash is the body's. Compare the body; an update adds the rest.
+        return bool(entry.get("hash") == result.canonical)
+    return bool(entry.get("hash") == result.hash)
 
 
 def _mismatch(
     name: str,
     entry: dict[str, Any],
-    actual: str,
+    result: PayloadDigest,
     payload_path: Path,
     response: object,
     ignore: str | Iterable[str],
 ) -> SnapshotResult:
     expected = str(entry.get("hash"))
+    actual = str(result.hash)
     lines = [f"Payload of {name!r} changed: {expected} → {actual}."]
+    for key, now in (("status", result.status), ("content_type", result.content_type)):
+        if key in entry and entry[key] != now:
+            lines.append(f"{key.replace('_', ' ').capitalize()}: {shorten_pair(entry[key], now)}.")
     if payload_path.exists():
         stored = orjson.loads(payload_path.read_bytes())
         difference = first_difference(stored, response, ignore=ignore)
         if difference is not None:
             lines.append(
-                f"First difference at {difference.path}: snapshot {difference.left!r}, "
-                f"now {difference.right!r} ({difference.count} path(s) differ)."
+                f"First difference at {difference.path}: snapshot {shorten(difference.left)}, "
+                f"now {shorten(difference.right)} ({difference.count} path(s) differ)."
             )
     else:
         lines.append(f"(No stored payload at {payload_path} to name the first difference.)")

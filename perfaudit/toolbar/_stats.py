@@ -215,9 +215,12 @@ def _payload(response: HttpResponseBase | None) -> dict[str, Any]:
         note = f"could not hash: {type(exc).__name__}: {exc}"
         return {"canonical": None, "raw": None, "kind": None, "note": note}
     return {
+        "hash": result.hash,  # status, content type and canonical body: what to compare
         "canonical": result.canonical,
         "raw": result.raw,
         "kind": result.kind,
+        "status": result.status,
+        "content_type": result.content_type,
         "note": result.note,
     }
 

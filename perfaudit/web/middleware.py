@@ -270,13 +270,19 @@ def _report(
 
 
 def _payload_hash(response: HttpResponseBase) -> str | None:
-    """The canonical payload hash, or ``None`` for a streaming or unhashable response."""
+    """The payload hash of the response as this middleware sees it, or ``None``.
+
+    That is the body after rendering and after the middlewares listed *below*
+    this one (they run first on the way out): placed first in ``MIDDLEWARE``
+    it hashes what leaves Django. Status, content type and canonical body
+    (``PayloadDigest.hash``); ``None`` for a streaming or unhashable response.
+    """
     if getattr(response, "streaming", False):
         return None  # never touch streaming_content: the client has not read it yet
     try:
         from perfaudit.payload import digest
 
-        return digest(response).canonical
+        return digest(response).hash
     except Exception:
         logger.exception("could not hash the payload of %s", type(response).__name__)
         return None
