@@ -148,6 +148,8 @@ def test_a_long_token_never_appears_whole_in_a_message(books: None, client: Clie
     assert other not in text
     assert text.startswith("$.token: 'tok_…4a39' (44 chars, sha256:")
     assert SECRET_TOKEN not in str(first_difference(before, {"token": 1}))
+    # pytest prints the repr of a failing comparison: shortened as well.
+    assert SECRET_TOKEN not in repr(first_difference({"token": SECRET_TOKEN}, {}))
     # Inside containers and byte excerpts too.
     assert SECRET_TOKEN not in shorten({"a": [SECRET_TOKEN]})
     assert SECRET_TOKEN not in shorten(f'<input value="{SECRET_TOKEN}">'.encode())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from perfaudit.payload._jsonpath import format_path
-from perfaudit.payload._safe import shorten_pair
+from perfaudit.payload._safe import shorten, shorten_pair
 
 __all__ = ["MISSING", "Difference", "diff_bytes", "diff_trees"]
 
@@ -45,7 +45,7 @@ MISSING: Final = _Missing()
 """Stands for "absent on this side" in :attr:`Difference.left` / ``right``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Difference:
     """Where two payloads first differ, and how many places differ in all.
 
@@ -65,6 +65,14 @@ class Difference:
     right: Any
     count: int
     offset: int | None = field(default=None)
+
+    def __repr__(self) -> str:
+        # Shortened too: pytest prints the repr of a failing comparison.
+        offset = "" if self.offset is None else f", offset={self.offset}"
+        return (
+            f"Difference(path={self.path!r}, left={shorten(self.left)}, "
+            f"right={shorten(self.right)}, count={self.count}{offset})"
+        )
 
     def __str__(self) -> str:
         where = self.path if self.offset is None else f"byte {self.offset}"

@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from perfaudit.payload._diff import MISSING, all_differences
+from perfaudit.payload._safe import shorten
 
 __all__ = ["Change", "PayloadVerdict", "Snapshot", "judge", "volatile_keys", "volatile_paths"]
 
@@ -47,7 +48,7 @@ class Snapshot:
     status: int | None
     content_type: str | None
     kind: str
-    body: bytes | None  # the canonical body; None when not hashable
+    body: bytes | None = field(repr=False)  # the canonical body; None when not hashable
 
     def to_wire(self) -> dict[str, Any]:
         """A JSON-ready dict (the compare child sends it to the parent)."""
@@ -70,13 +71,16 @@ class Snapshot:
         return cls(data.get("hash"), data.get("status"), data.get("content_type"), kind, body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Change:
     """A difference between base and head that did not move within either ref."""
 
     path: str
     base: Any
     head: Any
+
+    def __repr__(self) -> str:
+        return f"Change(path={self.path!r}, base={shorten(self.base)}, head={shorten(self.head)})"
 
 
 @dataclass(frozen=True, slots=True)
