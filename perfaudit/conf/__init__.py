@@ -150,6 +150,14 @@ class AppSettings:
         return cast("Sequence[str]", self.get("EXCLUDE"))
 
     @property
+    def JSONL_MAX_BYTES(self) -> int | None:
+        return cast("int | None", self.get("JSONL_MAX_BYTES"))
+
+    @property
+    def OTEL(self) -> bool:
+        return cast(bool, self.get("OTEL"))
+
+    @property
     def SCENARIOS(self) -> tuple[str, ...]:
         return tuple(cast("list[str]", self.get("SCENARIOS")))
 

@@ -18,6 +18,7 @@ from perfaudit.conf.validators import (
     int_at_least,
     number_at_least,
     optional_path,
+    optional_size,
     payload_patterns,
     str_sequence,
     text_masks,
@@ -180,6 +181,26 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             '`"health"`) or, starting with `/`, paths (`"/static/*"`), as shell-style '
             "patterns. django-debug-toolbar's own views (`djdt:*`) are never recorded.",
             str_sequence,
+        ),
+        Setting(
+            "JSONL_MAX_BYTES",
+            None,
+            "int >= 4096 or None",
+            "Rotate the JSONL file when the next line would take it past this size: it "
+            "is renamed to `<JSONL_PATH>.1` (replacing the previous backup) and a new "
+            "file is started, so the disk holds at most about twice this. `None` (the "
+            "default): the file grows until you rotate it.",
+            optional_size,
+        ),
+        Setting(
+            "OTEL",
+            True,
+            "bool",
+            "With `opentelemetry-api` installed and a tracer or meter provider "
+            "configured, add each recorded request's figures and findings to the "
+            "current span and record perfaudit's metrics. Without a provider nothing "
+            "happens; `False` turns it off even with one. See docs/production.md.",
+            boolean,
         ),
         Setting(
             "SCENARIOS",

@@ -133,6 +133,13 @@ def fraction(name: str, value: Any) -> Problem | None:
     return None
 
 
+def optional_size(name: str, value: Any) -> Problem | None:
+    """None, or a file size in bytes large enough to hold a few lines."""
+    if value is None:
+        return None
+    return int_at_least(4096)(name, value)
+
+
 def optional_path(name: str, value: Any) -> Problem | None:
     if value is not None and (not isinstance(value, str | PurePath) or not str(value)):
         return _wrong_type(name, value, "a file path (str or pathlib.Path) or None")

@@ -21,9 +21,21 @@ from typing import Any, Final
 
 import orjson
 
+try:  # POSIX; elsewhere rotation runs without the cross-process lock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from perfaudit.web.record import FORMAT_VERSION, ORJSON_OPTIONS, RequestRecord, param_default
 
-__all__ = ["JsonlError", "jsonl_line", "read_jsonl", "write_jsonl"]
+__all__ = [
+    "FROM_SETTINGS",
+    "JsonlError",
+    "jsonl_line",
+    "read_jsonl",
+    "rotate_if_full",
+    "write_jsonl",
+]
 
 logger = logging.getLogger("perfaudit")
 
@@ -35,6 +47,13 @@ _jsonl_failures: dict[tuple[str, str], float] = {}
 _OPEN_FLAGS: Final = (
     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 )
+
+
+class _FromSettings:
+    """Marker: read ``JSONL_MAX_BYTES`` from the settings (the middleware's case)."""
+
+
+FROM_SETTINGS: Final = _FromSettings()
 
 
 def jsonl_line(record: RequestRecord, *, params: bool = False, dropped: int = 0) -> bytes:
@@ -54,7 +73,12 @@ def jsonl_line(record: RequestRecord, *, params: bool = False, dropped: int = 0)
 
 
 def write_jsonl(
-    path: str | os.PathLike[str], record: RequestRecord, *, params: bool, dropped: int = 0
+    path: str | os.PathLike[str],
+    record: RequestRecord,
+    *,
+    params: bool,
+    dropped: int = 0,
+    max_bytes: int | _FromSettings | None = FROM_SETTINGS,
 ) -> bool:
     """Append ``record`` to ``path``; False (and a warning, at most once a minute per
     path and error) on failure. Never raises, never blocks on the path.
@@ -65,14 +89,20 @@ def write_jsonl(
     on the file system. The file is opened with ``O_NONBLOCK`` and must be a
     regular file: a FIFO or a device would otherwise block the request (and
     with a lock, every request). A new file is created readable by its owner
-    only: with ``JSONL_PARAMS`` it holds parameter values.
+    only: with ``JSONL_PARAMS`` it holds parameter values. With ``max_bytes``
+    (default: ``PERFAUDIT["JSONL_MAX_BYTES"]``) a line that would take the file
+    past that size first rotates it (:func:`rotate_if_full`).
     """
     line = jsonl_line(record, params=params, dropped=dropped)
+    if isinstance(max_bytes, _FromSettings):
+        max_bytes = _max_bytes_setting()
     try:
         fd = os.open(path, _OPEN_FLAGS, 0o600)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _NotRegular(f"{os.fspath(path)!r} is not a regular file")
+            if max_bytes is not None:
+                fd = rotate_if_full(path, fd, len(line), max_bytes)
             os.write(fd, line)
         finally:
             os.close(fd)
@@ -101,6 +131,50 @@ def _warn(path: str | os.PathLike[str], exc: BaseException) -> None:
         name,
         exc,
     )
+
+
+# -- rotation ------------------------------------------------------------------
+
+
+def _max_bytes_setting() -> int | None:
+    from perfaudit.conf import app_settings
+
+    return app_settings.JSONL_MAX_BYTES
+
+
+def rotate_if_full(path: str | os.PathLike[str], fd: int, incoming: int, max_bytes: int) -> int:
+    """The descriptor to append ``incoming`` bytes to, rotating ``path`` first if full.
+
+    When the open file already holds data and ``incoming`` more bytes would
+    take it past ``max_bytes``, it is renamed to ``<path>.1`` (replacing the
+    previous backup: one backup is kept, so the disk holds at most about twice
+    ``max_bytes``) and a new, empty file is opened in its place.
+
+    Several worker processes may decide to rotate at once. The rename happens
+    under an exclusive ``flock`` on the full file, and only if ``path`` still
+    names that file, so exactly one process renames it and the others append
+    to the new file; a line written to the old descriptor meanwhile lands,
+    whole, in the backup. ``fd`` is closed when it is replaced.
+    """
+    size = os.fstat(fd).st_size
+    if size == 0 or size + incoming <= max_bytes:
+        return fd
+    name = os.fspath(path)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        try:
+            same = os.stat(name).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False  # another process renamed it already
+        if same:
+            os.replace(name, name + ".1")
+    finally:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    new_fd = os.open(path, _OPEN_FLAGS, 0o600)
+    os.close(fd)
+    return new_fd
 
 
 # -- reading ------------------------------------------------------------------

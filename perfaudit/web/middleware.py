@@ -42,6 +42,7 @@ from perfaudit import capture
 from perfaudit.conf import app_settings
 from perfaudit.detect.budgets import Violation
 from perfaudit.text import plural
+from perfaudit.web import otel
 from perfaudit.web.deferred import defer
 from perfaudit.web.headers import PAYLOAD_HEADER, QUERIES_HEADER, SERVER_TIMING_HEADER, set_headers
 from perfaudit.web.scope import excluded_path, excluded_view, in_test_environment
@@ -218,6 +219,8 @@ def _finish(
         options = _Options.read()
         payload = _payload_hash(response) if options.payload_hash else None
         status = response.status_code
+        # Now, not deferred: the request span closes as the response passes it.
+        otel.annotate_span(request, view_name(request), recording, sample_rate=options.sample_rate)
         if options.raise_:
             violations = _report(request, status, recording, options, payload)
         else:
@@ -262,6 +265,7 @@ def _report(
     )
     store = get_store()
     store.add(record)
+    otel.record_metrics(request, view, recording.analysis)
     if options.jsonl_path is not None:
         dropped = store.take_unwritten_drops()
         write_jsonl(options.jsonl_path, record, params=options.jsonl_params, dropped=dropped)
