@@ -164,7 +164,9 @@ def test_without_instrumentation_no_span_is_made_and_metrics_are_recorded() -> N
     _get("/mw/books/")
     _get("/mw/n/0/")
     assert sdk.finished() == ()
-    by_view = {p.attributes["perfaudit.view"]: p for p in sdk.points("perfaudit.queries_per_request")}
+    by_view = {
+        p.attributes["perfaudit.view"]: p for p in sdk.points("perfaudit.queries_per_request")
+    }
     assert set(by_view) == {"mw:books", "mw:n"}
     assert by_view["mw:books"].count == 2
     assert by_view["mw:books"].sum == 2 * 4
