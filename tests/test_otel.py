@@ -171,7 +171,8 @@ def test_without_instrumentation_no_span_is_made_and_metrics_are_recorded() -> N
     assert by_view["mw:books"].count == 2
     assert by_view["mw:books"].sum == 2 * 4
     assert by_view["mw:books"].attributes["http.route"] == "mw/books/"
-    assert by_view["mw:n"].count == 1 and by_view["mw:n"].sum == 0
+    assert by_view["mw:n"].count == 1
+    assert by_view["mw:n"].sum == 0
     findings = {
         (p.attributes["perfaudit.view"], p.attributes["perfaudit.finding.kind"]): p.value
         for p in sdk.points("perfaudit.findings")
@@ -248,7 +249,7 @@ def test_without_a_provider_nothing_is_recorded() -> None:
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[str, bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
@@ -257,7 +258,7 @@ class _Receiver(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-protobuf")
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -308,7 +309,7 @@ def test_otlp_http_export_end_to_end(receiver: tuple[str, list[tuple[str, bytes]
         tracer_provider.shutdown()
         meter_provider.shutdown()
 
-    bodies = {p: b for p, b in received}
+    bodies = dict(received)
     assert set(bodies) >= {"/v1/traces", "/v1/metrics"}
     for body in bodies.values():
         assert SECRET.encode() not in body  # nowhere in what left the process
@@ -337,7 +338,8 @@ def test_otlp_http_export_end_to_end(receiver: tuple[str, list[tuple[str, bytes]
         for metric in scope.metrics
     }
     (histogram_point,) = names["perfaudit.queries_per_request"].histogram.data_points
-    assert histogram_point.count == 1 and histogram_point.sum == 4
+    assert histogram_point.count == 1
+    assert histogram_point.sum == 4
     assert _attributes(histogram_point.attributes)["perfaudit.view"] == "secret"
     (counter_point,) = names["perfaudit.findings"].sum.data_points
     assert counter_point.as_int == 1

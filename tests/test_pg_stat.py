@@ -256,9 +256,8 @@ def test_statements_merge_into_shapes_ranked_by_execution_time() -> None:
     assert merged.mean_ms == pytest.approx(50.0 / 15)
     assert merged.share == pytest.approx(50.0 / 200.0)
     assert merged.query == "SELECT t.id FROM t WHERE t.id IN ($1, $2)"  # the costlier entry
-    assert merged.hotspot is not None and merged.hotspot.callsites == {
-        "app/views.py:10 in index": 4
-    }
+    assert merged.hotspot is not None
+    assert merged.hotspot.callsites == {"app/views.py:10 in index": 4}
     assert [s.fingerprint for s in report_.unexplained] == [
         "UPDATE u SET n = ? WHERE u.id = ?",
         "<insufficient privilege>",
