@@ -63,6 +63,7 @@ class ViewLoad:
     db: float = 0.0
     cpu: float = 0.0
     cpu_weight: float = 0.0
+    cpu_estimated: float = 0.0
 
     def add(self, line: Mapping[str, Any]) -> None:
         rate = line.get("sample_rate")
@@ -75,6 +76,8 @@ class ViewLoad:
         if isinstance(cpu, int | float) and not isinstance(cpu, bool) and cpu >= 0:
             self.cpu += weight * float(cpu)
             self.cpu_weight += weight
+        else:  # estimated per line: wall minus DB, an upper bound
+            self.cpu_estimated += weight * max(float(line["total_ms"]) - float(line["db_ms"]), 0.0)
 
     @property
     def wall_ms(self) -> float:
@@ -86,14 +89,13 @@ class ViewLoad:
 
     @property
     def cpu_measured(self) -> bool:
-        """Whether every request of the view carried a CPU figure."""
+        """Whether every request carried a CPU figure (else some are estimated)."""
         return self.weight > 0 and abs(self.cpu_weight - self.weight) < 1e-9
 
     @property
     def cpu_ms(self) -> float:
-        if self.cpu_measured:
-            return self.cpu / self.weight
-        return max(self.wall_ms - self.db_ms, 0.0)
+        """Mean CPU time: measured where the line has it, wall minus DB elsewhere."""
+        return (self.cpu + self.cpu_estimated) / self.weight if self.weight else 0.0
 
 
 @dataclass
@@ -121,8 +123,9 @@ class CapacityModel:
             mix.weight += view.weight
             mix.wall += view.wall
             mix.db += view.db
-            mix.cpu += view.cpu if view.cpu_measured else view.cpu_ms * view.weight
-            mix.cpu_weight += view.weight if view.cpu_measured else 0.0
+            mix.cpu += view.cpu
+            mix.cpu_weight += view.cpu_weight
+            mix.cpu_estimated += view.cpu_estimated
         return mix
 
     def figures(self, view: ViewLoad, *, rate: float | None) -> list[Figure]:

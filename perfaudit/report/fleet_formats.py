@@ -213,7 +213,9 @@ def capacity_text(command: BaseCommand, model: CapacityModel, source: str | None
     for view, rate, share in blocks:
         out.write("")
         measured = (
-            "CPU measured" if view.cpu_measured else "CPU = wall − DB (no CPU figure in the file)"
+            "CPU measured"
+            if view.cpu_measured
+            else "CPU estimated as wall − DB where the file has no CPU figure"
         )
         out.write(
             style.MIGRATE_LABEL(f"  {view.view}")
@@ -223,11 +225,11 @@ def capacity_text(command: BaseCommand, model: CapacityModel, source: str | None
             f"CPU {view.cpu_ms:.1f} ms ({measured})"
         )
         rows = [
-            (_UNITS[f.name], f"{f.value:.2f} {f.unit}", f"= {f.basis}")
+            (_UNITS[f.name], f"{f.value:.2f}", f.unit, f"= {f.basis}")
             for f in model.figures(view, rate=rate)
         ]
         if rows:
-            for line in _aligned(rows, left=(0, 2)):
+            for line in _aligned(rows, left=(0, 2, 3)):
                 out.write("    " + line)
         for warning in model.warnings(view):
             out.write(style.WARNING(f"    ! {warning}"))
