@@ -53,7 +53,7 @@ logger = logging.getLogger("perfaudit")
 #: The view attribute of a request whose URL resolved to no view (a 404).
 UNRESOLVED: Final = "<unresolved>"
 #: Most ``perfaudit.finding`` events per span (``perfaudit.finding_count`` has them all).
-MAX_EVENTS: Final = 32
+MAX_EVENTS: Final = 10
 #: Longest fingerprint exported; longer ones are shortened (with "…").
 MAX_FINGERPRINT: Final = 1000
 _QUERY_BUCKETS: Final = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -180,6 +180,12 @@ def _is_default(provider: Any) -> bool:
     return isinstance(provider, _ProxyMeterProvider | metrics.NoOpMeterProvider)
 
 
+def site_text(site: Any) -> str:
+    from perfaudit.detect.analysis import site_text as text
+
+    return text(site)
+
+
 def _annotate(
     span: Any, analysis: Analysis, findings: Any, attributes: dict[str, str], sample_rate: float
 ) -> None:
@@ -205,8 +211,7 @@ def _annotate(
         if finding.fix:
             event["fix"] = finding.fix
         if finding.callsite is not None:
-            site = finding.callsite
-            event["callsite"] = f"{site.short_filename}:{site.lineno} in {site.function}"
+            event["callsite"] = site_text(finding.callsite)
         span.add_event("perfaudit.finding", event)
 
 
