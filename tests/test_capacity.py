@@ -175,3 +175,16 @@ def test_a_recorded_sample_gives_the_figures_of_its_lines(tmp_path: Path) -> Non
         rel=1e-2,
         abs=1e-3,
     )
+
+
+def test_a_target_over_the_ceiling_is_flagged_with_the_workers_it_needs(sample: Path) -> None:
+    # The mix: 140 ms mean wall, so 4 workers carry 4000 / 140 = 28.57 req/s;
+    # 50 req/s keeps 50 x 0.140 = 7 requests in flight: 7 workers at least.
+    data = orjson.loads(run(sample, "--workers", "4", "--target-rps", "50", "--format", "json"))
+    assert data["total"]["warnings"][-1] == (
+        "50 req/s is over the ceiling of 28.57 req/s for 4 workers: it needs at least 7 "
+        "workers busy at once (Little's law), more for headroom"
+    )
+    within = orjson.loads(run(sample, "--workers", "8", "--target-rps", "50", "--format", "json"))
+    assert not [w for w in within["total"]["warnings"] if "ceiling" in w]
+    assert "! 50 req/s is over the ceiling" in run(sample, "--workers", "4", "--target-rps", "50")

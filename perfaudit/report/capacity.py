@@ -24,6 +24,7 @@ with fewer than :data:`MIN_SAMPLE` recorded requests carry a warning.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -138,7 +139,9 @@ class CapacityModel:
             return None
         return self.target_rps * self.share(view)
 
-    def warnings(self, view: ViewLoad) -> list[str]:
+    def warnings(self, view: ViewLoad, *, total_rate: float | None = None) -> list[str]:
+        """What makes the figures rough; with ``total_rate`` (the instance's
+        whole rate, for the mix), also whether the workers can carry it."""
         notes = []
         if view.requests < MIN_SAMPLE:
             notes.append(
@@ -147,10 +150,21 @@ class CapacityModel:
             )
         if view.wall_ms <= 0:
             notes.append("no wall time recorded: throughput cannot be computed")
+        elif total_rate is not None:
+            ceiling = self.workers * 1000.0 / view.wall_ms
+            if total_rate > ceiling:
+                needed = math.ceil(total_rate * view.wall_ms / 1000.0)
+                notes.append(
+                    f"{total_rate:g} req/s is over the ceiling of {ceiling:.2f} req/s for "
+                    f"{self.workers} worker{'s' if self.workers != 1 else ''}: it needs at "
+                    f"least {needed} workers busy at once (Little's law), more for headroom"
+                )
         return notes
 
     def to_dict(self) -> dict[str, Any]:
-        def one(view: ViewLoad, rate: float | None, share: float) -> dict[str, Any]:
+        def one(
+            view: ViewLoad, rate: float | None, share: float, total: bool = False
+        ) -> dict[str, Any]:
             return {
                 "view": view.view,
                 "requests": view.requests,
@@ -162,7 +176,7 @@ class CapacityModel:
                 "cpu_source": "measured" if view.cpu_measured else "wall minus DB (upper bound)",
                 "rate_rps": round(rate, 3) if rate is not None else None,
                 "figures": [f.to_dict() for f in self.figures(view, rate=rate)],
-                "warnings": self.warnings(view),
+                "warnings": self.warnings(view, total_rate=rate if total else None),
             }
 
         mix = self.mix()
@@ -171,7 +185,7 @@ class CapacityModel:
             "target_rps": self.target_rps,
             "min_sample": MIN_SAMPLE,
             "views": [one(v, self.rate_of(v), self.share(v)) for v in self.views],
-            "total": one(mix, self.target_rps, 1.0 if self.views else 0.0),
+            "total": one(mix, self.target_rps, 1.0 if self.views else 0.0, total=True),
         }
 
 

@@ -209,7 +209,8 @@ def capacity_text(command: BaseCommand, model: CapacityModel, source: str | None
     blocks: list[tuple[ViewLoad, float | None, float]] = [
         (view, model.rate_of(view), model.share(view)) for view in model.views
     ]
-    blocks.append((model.mix(), model.target_rps, 1.0))
+    mix = model.mix()
+    blocks.append((mix, model.target_rps, 1.0))
     for view, rate, share in blocks:
         out.write("")
         measured = (
@@ -231,7 +232,8 @@ def capacity_text(command: BaseCommand, model: CapacityModel, source: str | None
         if rows:
             for line in _aligned(rows, left=(0, 2, 3)):
                 out.write("    " + line)
-        for warning in model.warnings(view):
+        total = rate if view is mix else None
+        for warning in model.warnings(view, total_rate=total):
             out.write(style.WARNING(f"    ! {warning}"))
 
 
@@ -240,8 +242,9 @@ def capacity_markdown(model: CapacityModel, source: str | None) -> str:
     lines.append("| view | requests | share | wall ms | DB ms | CPU ms | figure | value | from |")
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |")
     blocks = [(v, model.rate_of(v), model.share(v)) for v in model.views]
+    mix = model.mix()
     if model.views:
-        blocks.append((model.mix(), model.target_rps, 1.0))
+        blocks.append((mix, model.target_rps, 1.0))
     for view, rate, share in blocks:
         head = (
             view.view,
@@ -259,6 +262,7 @@ def capacity_markdown(model: CapacityModel, source: str | None) -> str:
                 figure.basis,
             )
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        for warning in model.warnings(view):
+        total = rate if view is mix else None
+        for warning in model.warnings(view, total_rate=total):
             lines.append(f"| | | | | | | **warning** | | {_cell(warning)} |")
     return "\n".join(lines)
