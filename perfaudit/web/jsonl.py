@@ -151,17 +151,22 @@ def rotate_if_full(path: str | os.PathLike[str], fd: int, incoming: int, max_byt
     ``max_bytes``) and a new, empty file is opened in its place.
 
     Several worker processes may decide to rotate at once. The rename happens
-    under an exclusive ``flock`` on the full file, and only if ``path`` still
-    names that file, so exactly one process renames it and the others append
-    to the new file; a line written to the old descriptor meanwhile lands,
-    whole, in the backup. ``fd`` is closed when it is replaced.
+    under an exclusive ``flock`` on the full file, taken without waiting, and
+    only if ``path`` still names that file: exactly one process renames it.
+    A process that finds the lock taken does not wait for it (a request never
+    blocks on another's rotation): it appends to the file it has open, and its
+    line lands, whole, in what becomes the backup. ``fd`` is closed when it is
+    replaced.
     """
     size = os.fstat(fd).st_size
     if size == 0 or size + incoming <= max_bytes:
         return fd
     name = os.fspath(path)
     if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fd  # another process is rotating this very file
     try:
         try:
             same = os.stat(name).st_ino == os.fstat(fd).st_ino
