@@ -148,7 +148,7 @@ def test_a_recorded_sample_gives_the_figures_of_its_lines(tmp_path: Path) -> Non
     get_store().clear()
     with override_settings(
         MIDDLEWARE=["perfaudit.middleware.PerfAuditMiddleware"],
-        PERFAUDIT={"JSONL_PATH": str(path)},
+        PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(path)},
     ):
         client = Client()
         for url in ["/mw/n/3/"] * 5 + ["/mw/books/"] * 2:

@@ -71,7 +71,8 @@ def _calls() -> dict[str, int]:
 def _record(path: Path, urls: list[str], **perfaudit: Any) -> None:
     get_store().clear()
     with override_settings(
-        MIDDLEWARE=MIDDLEWARE, PERFAUDIT={"JSONL_PATH": str(path), **perfaudit}
+        MIDDLEWARE=MIDDLEWARE,
+        PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(path), **perfaudit},
     ):
         client = Client()
         for url in urls:

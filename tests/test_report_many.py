@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _record(path: Path, urls: list[str], **perfaudit: Any) -> None:
     get_store().clear()
     with override_settings(
-        MIDDLEWARE=MIDDLEWARE, PERFAUDIT={"JSONL_PATH": str(path), **perfaudit}
+        MIDDLEWARE=MIDDLEWARE,
+        PERFAUDIT={"JSONL_IN_TESTS": True, "JSONL_PATH": str(path), **perfaudit},
     ):
         client = Client()
         for url in urls:
