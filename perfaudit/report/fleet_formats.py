@@ -15,8 +15,9 @@ from django.core.management.base import BaseCommand
 
 from perfaudit.report.capacity import CapacityModel, ViewLoad
 from perfaudit.report.explain import Explained
-from perfaudit.report.formats import _aligned, _cell, _clip, _code, _listed, _plural
+from perfaudit.report.formats import _aligned, _cell, _clip, _code, _listed
 from perfaudit.report.pg_stat import PgStatReport, StatementShape
+from perfaudit.text import plural as _plural
 
 __all__ = [
     "capacity_json",
