@@ -74,7 +74,7 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             "Keep the path and query string of outbound HTTP requests. Off: only method, "
             "scheme, host and port are recorded (query strings often carry tokens). "
             "Headers and bodies are never recorded.",
-            _bool,
+            boolean,
         ),
         Setting(
             "CALLSITE_SKIP_MODULES",
