@@ -11,4 +11,5 @@ urlpatterns = [
     path("apayment/", views.apayment, name="apayment"),
     path("profile/", views.profile, name="profile"),
     path("refill/", views.refill, name="refill"),
+    path("whoami/", views.whoami, name="whoami"),
 ]

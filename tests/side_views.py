@@ -43,3 +43,7 @@ def refill(request: HttpRequest) -> JsonResponse:
         books += [a.name for a in Author.objects.order_by("name")]
         cache.set("books:all", books, 30)
     return JsonResponse({"books": books})
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"authenticated": request.user.is_authenticated})
