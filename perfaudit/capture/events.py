@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from perfaudit.capture.types import CallSite
 
-__all__ = ["CACHE_READS", "CacheEvent", "HttpEvent", "key_shape"]
+__all__ = ["CACHE_READS", "CacheEvent", "HttpEvent", "SideEvents", "key_shape"]
 
 #: Cache operations that read a value (the ones ``hit``/``misses`` describe).
 CACHE_READS: Final = frozenset({"get", "get_many", "get_or_set", "has_key"})
@@ -152,3 +153,51 @@ def materialise_http(raw: _RawHttp, t0: float, site: Any) -> HttpEvent:
     return HttpEvent(
         client, method, url, status, end - start, site, _error_name(error), _since(start, t0)
     )
+
+
+class SideEvents:
+    """What :class:`~perfaudit.capture.Recording` holds beside its queries.
+
+    The raw lists are filled on the hot path by :mod:`perfaudit.capture.cache`
+    and :mod:`perfaudit.capture.http`; the events are built on first read.
+    """
+
+    _cache_events: list[CacheEvent]
+    _http_events: list[HttpEvent]
+    _cache_raw: list[_RawCache]
+    _http_raw: list[_RawHttp]
+    _cpu: float | None
+    _t0: float
+
+    @property
+    def cache(self) -> list[CacheEvent]:
+        """The Django cache calls of the block, in order (see :class:`CacheEvent`)."""
+        return _pending(self._cache_events, self._cache_raw, self._t0, materialise_cache)
+
+    @property
+    def http(self) -> list[HttpEvent]:
+        """The outbound HTTP requests of the block, in order (see :class:`HttpEvent`)."""
+        return _pending(self._http_events, self._http_raw, self._t0, materialise_http)
+
+    @property
+    def cpu_time(self) -> float | None:
+        """CPU seconds of the recording thread during the block.
+
+        ``None`` while it runs, when it ran on an event loop (an async view:
+        the loop's thread also runs other tasks, and ``sync_to_async`` work
+        runs on another thread), or when it ended on another thread.
+        """
+        return self._cpu
+
+
+def _pending(
+    events: list[Any], raw: list[Any], t0: float, build: Callable[[Any, float, Any], Any]
+) -> list[Any]:
+    """Build the side events appended since the last read (call sites resolved here)."""
+    from perfaudit.capture.types import _callsite
+
+    for i in range(len(events), len(raw)):
+        info = raw[i][-1]
+        code, offset = (info[0], info[1]) if info is not None else (None, 0)
+        events.append(build(raw[i], t0, _callsite(code, offset) if code is not None else None))
+    return events

@@ -10,20 +10,13 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from time import perf_counter
 from types import CodeType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from perfaudit.capture.events import (
-    CacheEvent,
-    HttpEvent,
-    _RawCache,
-    _RawHttp,
-    materialise_cache,
-    materialise_http,
-)
+from perfaudit.capture.events import CacheEvent, HttpEvent, SideEvents, _RawCache, _RawHttp
 from perfaudit.sql.shape import SqlShape, analyze, fingerprint
 
 if TYPE_CHECKING:
@@ -123,7 +116,7 @@ class QueryEvent:
         return analyze(self.sql)
 
 
-class Recording:
+class Recording(SideEvents):
     """The queries of one recorded block, in execution order.
 
     Filled by :func:`record`; can also be built by hand from events, which is
@@ -188,26 +181,6 @@ class Recording:
         if done < pending:
             self._events.extend(_materialise(raw[i], self._t0) for i in range(done, pending))
         return self._events
-
-    @property
-    def cache(self) -> list[CacheEvent]:
-        """The Django cache calls of the block, in order (see :class:`CacheEvent`)."""
-        return _pending(self._cache_events, self._cache_raw, self._t0, materialise_cache)
-
-    @property
-    def http(self) -> list[HttpEvent]:
-        """The outbound HTTP requests of the block, in order (see :class:`HttpEvent`)."""
-        return _pending(self._http_events, self._http_raw, self._t0, materialise_http)
-
-    @property
-    def cpu_time(self) -> float | None:
-        """CPU seconds of the recording thread during the block.
-
-        ``None`` while it runs, when it ran on an event loop (an async view:
-        the loop's thread also runs other tasks, and ``sync_to_async`` work
-        runs on another thread), or when it ended on another thread.
-        """
-        return self._cpu
 
     @property
     def duration(self) -> float | None:
@@ -278,17 +251,6 @@ class Recording:
 
     def __repr__(self) -> str:
         return f"<Recording {len(self)} queries, {self.db_time * 1000:.1f} ms in DB>"
-
-
-def _pending(
-    events: list[Any], raw: list[Any], t0: float, build: Callable[[Any, float, Any], Any]
-) -> list[Any]:
-    """Build the side events appended since the last read (call sites resolved here)."""
-    for i in range(len(events), len(raw)):
-        info = raw[i][-1]
-        code, offset = (info[0], info[1]) if info is not None else (None, 0)
-        events.append(build(raw[i], t0, _callsite(code, offset) if code is not None else None))
-    return events
 
 
 def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
