@@ -16,6 +16,7 @@ from django.test import AsyncClient, Client, override_settings
 import perfaudit
 from perfaudit.capture import CacheEvent, HttpEvent, QueryEvent, Recording
 from perfaudit.detect import run
+from perfaudit.report.inventory import load_inventory
 from perfaudit.web.middleware import SERVER_TIMING_HEADER
 from perfaudit.web.store import get_store
 from tests import side_views
@@ -105,6 +106,13 @@ def test_server_timing_jsonl_and_findings_of_a_third_party_call(
     assert 0 < finding["share"] <= 1
     assert "task/queue" in finding["suggestion"]
     assert "payload check" in finding["suggestion"]
+
+    # report reads the same lines: the split per view.
+    (view,) = [v.to_dict() for v in load_inventory(path).views]
+    assert view["view"] == "side:payment"
+    assert view["http_calls"] == 1
+    assert view["http_ms_p50"] >= 60
+    assert view["cpu_ms_p50"] is not None
 
 
 @pytest.mark.django_db(transaction=True)
