@@ -20,6 +20,17 @@ __all__ = ["detect"]
 _HIGH_SHARE = 0.25
 
 
+def _without_port(origin: str) -> str:
+    """``http://127.0.0.1:8123`` → ``http://127.0.0.1``: the finding's identity.
+
+    A service reached on a port chosen at start-up (a local stand-in, a
+    sidecar) must be the same finding in two runs, or ``compare`` would call
+    it removed and added again.
+    """
+    head, _, port = origin.rpartition(":")
+    return head if port.isdigit() and "://" in head else origin
+
+
 def detect(source: Recording | Evidence) -> list[Finding]:
     evidence = Evidence.of(source)
     if evidence.outside_requests:
@@ -48,7 +59,7 @@ def detect(source: Recording | Evidence) -> list[Finding]:
             Finding(
                 kind="external_call",
                 severity="high" if share >= _HIGH_SHARE else "medium",
-                fingerprint=f"{method} {host}",
+                fingerprint=f"{method} {_without_port(host)}",
                 count=count,
                 total_duration=total,
                 callsite=events[0].callsite,
