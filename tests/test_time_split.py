@@ -23,6 +23,7 @@ from tests import side_views
 from tests.factories import BookFactory
 from tests.helpers import line_of
 from tests.http_service import serve
+from tests.testapp.models import Book
 
 MIDDLEWARE = ["perfaudit.middleware.PerfAuditMiddleware"]
 VIEWS = side_views.__file__
@@ -187,3 +188,37 @@ def test_detectors_on_hand_built_recordings() -> None:
     assert "https://pay.example:8443" in kinds["external_call"].suggestion
     assert kinds["cache_repeat"].count == 2
     assert "cache_miss_db" not in kinds
+
+
+@pytest.mark.django_db
+def test_a_get_or_set_whose_value_function_runs_the_queries() -> None:
+    BookFactory.create_batch(2)
+    cache.clear()
+
+    def titles() -> list[str]:
+        return [b.title for b in Book.objects.select_related("author").order_by("id")]
+
+    with perfaudit.record() as rec:
+        cache.get_or_set("titles", titles, 30)  # ts:get_or_set
+        cache.get_or_set("titles", titles, 30)  # a hit: no refill
+    (finding,) = [f for f in rec.analysis.findings if f.kind == "cache_miss_db"]
+    assert finding.count == 1
+    assert finding.callsite is not None
+    assert finding.callsite.lineno == line_of(__file__, "ts:get_or_set")
+    assert "testapp_book" in finding.sql
+
+
+def test_a_failing_value_function_propagates_and_is_recorded() -> None:
+    class Boom(Exception):
+        pass
+
+    def fail() -> None:
+        raise Boom
+
+    with perfaudit.record() as rec:
+        with pytest.raises(Boom):
+            cache.get_or_set("never", fail)
+    (event,) = rec.cache
+    assert event.op == "get_or_set"
+    assert event.error is not None
+    assert event.error.endswith("Boom")
