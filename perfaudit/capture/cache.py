@@ -105,6 +105,8 @@ class _Fill:
 
 def _prepare(kind: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """(args, kwargs, key, probe) to call the backend with; ``probe`` reads the outcome."""
+    if kind == _GET and len(args) == 1 and not kwargs:  # cache.get(key): the common call
+        return (args[0], _MISS), kwargs, args[0], None
     probe: Any = None
     if kind == _DATA:
         data = args[0] if args else kwargs.get("data", {})

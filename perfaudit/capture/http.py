@@ -80,7 +80,10 @@ def _store(
 
 
 def _full_urls(active: _Active) -> bool:
-    return any(rec._http_urls for rec in active.recordings)
+    for rec in active.recordings:  # noqa: SIM110 - on the hot path, cheaper than any()
+        if rec._http_urls:
+            return True
+    return False
 
 
 def _timed(
