@@ -87,7 +87,9 @@ def test_server_timing_jsonl_and_findings_of_a_third_party_call(
     client: Client, service: str, tmp_path: object
 ) -> None:
     path = f"{tmp_path}/requests.jsonl"
-    with override_settings(PERFAUDIT={"HEADERS": True, "JSONL_PATH": path}):
+    with override_settings(
+        PERFAUDIT={"HEADERS": True, "JSONL_PATH": path, "JSONL_IN_TESTS": True}
+    ):
         response = client.get("/side/payment/")
     assert response.status_code == 200
     timing = TIMING.match(response[SERVER_TIMING_HEADER])
