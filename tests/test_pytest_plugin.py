@@ -266,7 +266,7 @@ def test_fixture(perfaudit):
             "*test_side.py:*: @pytest.mark.no_external_calls: Expected no outbound HTTP "
             "requests, made 1:*",
             "*1 × GET http://127.0.0.1:* from test_side.py:* (*ms; 200)*",
-            "*test_side.py:*: @pytest.mark.max_cache_calls: Expected at most 1 cache calls on "
+            "*test_side.py:*: @pytest.mark.max_cache_calls: Expected at most 1 cache call on "
             "all caches, made 2:*",
             "*[[]cache_repeat] The cache key `user:#`*",
         ]

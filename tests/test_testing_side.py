@@ -35,7 +35,7 @@ class SideAssertions(PerfAuditTestMixin, SimpleTestCase):
                 cache.get("profile:1")
                 cache.get("profile:1")
         message = str(failed.value)
-        assert "Expected at most 1 cache calls on all caches, made 2:" in message
+        assert "Expected at most 1 cache call on all caches, made 2:" in message
         assert "2 × get 'profile:#' (default)" in message
         assert "[cache_repeat]" in message
 

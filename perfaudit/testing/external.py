@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 
 from perfaudit.capture import Recording, record
+from perfaudit.text import plural
 
 __unittest = True
 
@@ -54,14 +55,14 @@ def check_cache_calls_at_most(limit: int, recording: Recording, alias: str | Non
     if len(events) <= limit:
         return
     where = f"the {alias!r} cache" if alias is not None else "all caches"
-    lines = [f"Expected at most {limit} cache calls on {where}, made {len(events)}:"]
+    lines = [f"Expected at most {plural(limit, 'cache call')} on {where}, made {len(events)}:"]
     for group in recording.analysis.cache.groups:
         if alias is not None and group.alias != alias:
             continue
         site = f" from {group.callsite}" if group.callsite is not None else ""
         lines.append(
             f"  {group.count} × {group.op} {group.key_shape!r} ({group.alias}){site}: "
-            f"{group.hits} hit(s), {group.misses} miss(es)"
+            f"{plural(group.hits, 'hit')}, {plural(group.misses, 'miss', 'misses')}"
         )
         if len(lines) > _LISTED:
             break
