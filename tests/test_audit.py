@@ -180,6 +180,7 @@ def test_fixed_variant_same_payloads_far_fewer_queries(
         == [
             "event-list",
             "event-detail",
+            "event-availability",
             "organizer-list",
             "my-tickets",
             "venue-page",
@@ -192,6 +193,13 @@ def test_fixed_variant_same_payloads_far_fewer_queries(
         assert after[name]["queries"] <= before[name]["queries"], name
     assert after["event-list"]["queries"] <= 15  # measured: 7
     assert before["event-detail"]["queries"] > after["event-detail"]["queries"]
+    # Beside SQL: the partner call and the repeated cache read, gone once fixed.
+    availability = before["event-availability"]
+    assert [f["kind"] for f in availability["findings"]] == ["external_call", "cache_repeat"]
+    assert availability["http"]["calls"] == 1
+    assert availability["http_ms"] >= 40  # the partner's latency
+    assert after["event-availability"]["http"]["calls"] == 0
+    assert after["event-availability"]["cache"]["calls"] == 2
     # The my-tickets request logs in as alice: her four tickets, not an empty list.
     assert before["my-tickets"]["findings"][0]["count"] == 4
 
@@ -200,8 +208,8 @@ def test_report_document(slow: dict[str, Any], fixed: dict[str, Any]) -> None:
     assert slow["format"] == 1
     assert slow["command"] == "audit"
     assert slow["database"] == ("postgresql" if POSTGRES else "sqlite")
-    assert slow["summary"]["scenarios"] == 5
-    assert slow["summary"]["requests"] == 5
+    assert slow["summary"]["scenarios"] == 6
+    assert slow["summary"]["requests"] == 6
     assert slow["failures"] == []
     by_name = requests_by_scenario(slow)
     assert by_name["my-tickets"]["name"] == "GET /api/me/tickets/ (as alice)"

@@ -31,6 +31,7 @@ ROOT_URLCONF = "miniproj.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "perfaudit", "shop"]
 PERFAUDIT = {"SCENARIOS": ["shop.scenarios"]}
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 if os.environ.get("PERFAUDIT_TEST_DB") == "postgres":
     DATABASES = {"default": {
         "ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "USER": "postgres",
@@ -248,6 +249,14 @@ def test_query_reducing_change_is_proven_with_an_identical_payload(
     assert [f["kind"] for f in endpoint["findings"]["removed"]] == ["n_plus_one"]
     assert endpoint["findings"]["added"] == []
     assert endpoint["total_ms"]["base"]["n"] == 4
+    # Beside SQL: per-axis medians and their change; the middleware tax per side.
+    assert endpoint["cpu_ms"]["base"]["n"] == 4
+    assert endpoint["cpu_ms"]["change"] is not None
+    assert endpoint["http_ms"]["base"]["median"] == 0
+    for side in ("base", "head"):
+        (common,) = endpoint["middleware"][side]
+        assert common["name"] == "django.middleware.common.CommonMiddleware"
+        assert common["ms"] > 0
     assert endpoint["regressions"] == []
     # Progress (asked for with -v 2, as stderr is not a terminal) counts the rounds.
     assert "[round 4/4] books" in result.stderr
@@ -257,6 +266,8 @@ def test_query_reducing_change_is_proven_with_an_identical_payload(
     assert markdown.returncode == 0, markdown.stderr
     assert "| books: GET /books/ | 200 → 200 | 9 → **1** |" in markdown.stdout
     assert "✅ identical" in markdown.stdout
+    assert "- books: GET /books/: CPU ms " in markdown.stdout
+    assert "middleware " in markdown.stdout
 
 
 def test_a_a_run_is_identical_and_within_noise(project: Path, db_name: str) -> None:

@@ -35,7 +35,11 @@ from tests.middleware_views import STREAM_CHUNKS, STREAM_EVENTS, ViewBoom
 
 MIDDLEWARE = ["perfaudit.middleware.PerfAuditMiddleware"]
 HEADERS = (SERVER_TIMING_HEADER, QUERIES_HEADER, PAYLOAD_HEADER)
-TIMING = re.compile(r'^db;dur=\d+\.\d\d;desc="(\d+) quer(?:y|ies)", app;dur=\d+\.\d\d$')
+TIMING = re.compile(
+    r'^db;dur=\d+\.\d\d;desc="(\d+) quer(?:y|ies)", app;dur=\d+\.\d\d'
+    r'(?:, cache;dur=\d+\.\d\d;desc="\d+ calls?, \d+ hits?", http;dur=\d+\.\d\d;desc="[^"]*")?'
+    r"(?:, cpu;dur=\d+\.\d\d)?$"
+)
 
 
 @pytest.fixture(autouse=True)

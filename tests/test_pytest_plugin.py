@@ -223,3 +223,52 @@ class Cheap(PerfAuditTestMixin, TestCase):
     assert "test_mixin.py" in output
     # No perfaudit frame in either traceback.
     assert "perfaudit/testing/" not in output
+
+
+def test_external_call_and_cache_markers_and_fixture(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        test_side="""
+import pytest
+import requests
+from django.core.cache import cache
+from tests.http_service import serve
+
+@pytest.mark.no_external_calls
+def test_calls_out():
+    with serve() as url:
+        requests.get(url + "/ok", timeout=5)
+
+@pytest.mark.no_external_calls
+def test_stays_home():
+    cache.get("k")
+
+@pytest.mark.max_cache_calls(1)
+def test_reads_twice():
+    cache.get("user:7")
+    cache.get("user:7")
+
+@pytest.mark.max_cache_calls(2, alias="default")
+def test_reads_within_limit():
+    cache.get("user:7")
+    cache.get("user:8")
+
+def test_fixture(perfaudit):
+    with perfaudit.assert_cache_calls_at_most(3):
+        cache.set("a", 1)
+    with perfaudit.assert_no_external_calls():
+        pass
+"""
+    )
+    result = _run(inner)
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_side.py:*: @pytest.mark.no_external_calls: Expected no outbound HTTP "
+            "requests, made 1:*",
+            "*1 × GET http://127.0.0.1:* from test_side.py:* (*ms; 200)*",
+            "*test_side.py:*: @pytest.mark.max_cache_calls: Expected at most 1 cache call on "
+            "all caches, made 2:*",
+            "*[[]cache_repeat] The cache key `user:#`*",
+        ]
+    )
+    assert "pytest_plugin.py" not in result.stdout.str()

@@ -416,4 +416,21 @@ def test_server_timing_keeps_perfaudits_entries_beside_the_toolbars(
     entries = [entry.split(";", 1)[0].strip() for entry in timing.split(",")]
     assert "db" in entries  # perfaudit's
     assert "app" in entries
-    assert any(name not in ("db", "app") for name in entries), timing  # the toolbar's
+    assert "cache" in entries  # perfaudit's beside SQL
+    ours = ("db", "app", "cache", "http", "cpu")
+    assert any(name not in ours for name in entries), timing  # the toolbar's
+
+
+def test_the_cache_http_and_cpu_split(toolbars: list[Any]) -> None:
+    client = Client()
+    client.get(reverse("toolbar:cached"))
+    stats = _panel(toolbars).get_stats()
+    assert stats["cache"]["calls"] == 2
+    assert stats["cache"]["groups"][0]["key"] == "user:#:menu"  # the shape; DEBUG adds keys
+    assert stats["http"]["calls"] == 0
+    assert stats["cpu_ms"] is not None
+    assert [f["kind"] for f in stats["findings"]] == ["cache_repeat"]
+    html = _rendered_panel(client, toolbars[0])
+    assert "Cache: 2 calls (0 hits, 2 misses)" in html
+    assert "HTTP: 0 calls" in html
+    assert "CPU: " in html

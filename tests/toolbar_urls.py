@@ -13,6 +13,7 @@ from tests import toolbar_views
 
 toolbar_patterns = [
     path("page/", toolbar_views.html_page, name="page"),
+    path("cached/", toolbar_views.cached_page, name="cached"),
     path("malicious/", toolbar_views.malicious, name="malicious"),
     path("abooks/", toolbar_views.async_books, name="async-books"),
     path("boom/", toolbar_views.boom, name="boom"),

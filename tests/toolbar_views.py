@@ -47,3 +47,12 @@ class ViewBoom(Exception):
 def boom(request: HttpRequest) -> HttpResponse:
     Author.objects.exists()
     raise ViewBoom("raised by the view")
+
+
+def cached_page(request: HttpRequest) -> HttpResponse:
+    """An HTML page reading one cache key twice (a ``cache_repeat``)."""
+    from django.core.cache import cache
+
+    cache.get("user:7:menu")
+    cache.get("user:7:menu")
+    return HttpResponse("<html><body><p>menu</p></body></html>")

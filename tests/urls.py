@@ -7,4 +7,5 @@ urlpatterns: list[object] = [
     path("mw/", include("tests.middleware_urls")),
     path("testing/", include("tests.testing_urls")),
     path("wire/", include("tests.wire_urls")),
+    path("side/", include("tests.side_urls")),
 ]

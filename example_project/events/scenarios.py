@@ -27,6 +27,31 @@ def event_detail() -> dict[str, str]:
     return {"slug": Event.objects.order_by("starts_at", "id").values_list("slug", flat=True)[0]}
 
 
+@scenario("event-availability", requests=[Request("GET", "/api/events/{slug}/availability/")])
+def event_availability() -> dict[str, str]:
+    """An event's live seats from the ticketing partner, and its venue from the cache.
+
+    The venue summary is cached as production would have it (warm), so every
+    --repeat run makes the same queries; the seats are refreshed as the
+    periodic task would (the fixed variant reads them from the cache).
+    """
+    from django.core.cache import cache
+
+    from example_project.events.partner_views import (
+        SUMMARY_TIMEOUT,
+        refresh_availability,
+        venue_summary_key,
+    )
+
+    seed(scale=settings.EXAMPLE_SCALE)
+    event = Event.objects.select_related("venue").order_by("starts_at", "id")[0]
+    venue = event.venue
+    summary = {"name": venue.name, "events": venue.events.count()}
+    cache.set(venue_summary_key(venue.pk), summary, SUMMARY_TIMEOUT)
+    refresh_availability(event.slug)
+    return {"slug": event.slug}
+
+
 @scenario("organizer-list", requests=["/api/organizers/"])
 def organizer_list() -> None:
     """Every organizer with its number of events."""

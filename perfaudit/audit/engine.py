@@ -29,9 +29,17 @@ from django.test import Client
 from django.urls import get_resolver
 
 import perfaudit
+from perfaudit.audit.middleware_tax import (
+    active_paths,
+    ledger,
+    median_report,
+    report,
+    timed_middleware,
+)
 from perfaudit.audit.results import FORMAT_VERSION, AuditResult, RequestResult, ScenarioResult
 from perfaudit.audit.volatile import recheck_payloads
 from perfaudit.capture import record
+from perfaudit.detect.analysis import Analysis
 from perfaudit.payload import snapshot
 from perfaudit.scenarios import SAFE_METHODS, Request, Scenario
 from perfaudit.scenarios.environment import find_user
@@ -67,10 +75,11 @@ def run(
     get_resolver().url_patterns  # noqa: B018
     start = perf_counter()
     results = []
-    for index, item in enumerate(scenarios, 1):
-        if progress is not None:
-            progress(f"[{index}/{len(scenarios)}] {item.name}")
-        results.append(_run_scenario(item, repeat, aliases))
+    with timed_middleware():  # the middleware tax, per request (audit/middleware_tax.py)
+        for index, item in enumerate(scenarios, 1):
+            if progress is not None:
+                progress(f"[{index}/{len(scenarios)}] {item.name}")
+            results.append(_run_scenario(item, repeat, aliases))
     return AuditResult(
         results, repeat, connections["default"].vendor, duration_s=perf_counter() - start
     )
@@ -161,9 +170,10 @@ def _run_request(
     runs = repeat if request.method in SAFE_METHODS else 1
     first: HttpResponseBase | None = None
     result.client = client
+    taxes: list[list[dict[str, Any]]] = []
     for _ in range(runs):
         error: Exception | None = None
-        with record() as recording:
+        with record() as recording, ledger(active_paths() or []) as tax:
             try:
                 response = _send(client, request)
             except Exception as exc:
@@ -177,6 +187,9 @@ def _run_request(
             return result
         result.db_ms_runs.append(recording.db_time * 1000)
         result.total_ms_runs.append((recording.duration or 0.0) * 1000)
+        _split(result, recording.analysis)
+        taxes.append(report(tax, getattr(response, "wsgi_request", None), response))
+        result.middleware = median_report(taxes)
         payload, snap = snapshot(response)
         if first is None:
             first = response
@@ -208,6 +221,17 @@ def _run_request(
             "cache in the set-up, or audit with --repeat 1."
         )
     return result
+
+
+def _split(result: RequestResult, analysis: Analysis) -> None:
+    """Cache, HTTP and CPU time of one run (and the first run's detail)."""
+    result.cache_ms_runs.append(analysis.cache.ms)
+    result.http_ms_runs.append(analysis.http.ms)
+    if analysis.cpu_ms is not None:
+        result.cpu_ms_runs.append(analysis.cpu_ms)
+    if result.cache is None:
+        result.cache = analysis.cache.to_dict()
+        result.http = analysis.http.to_dict()
 
 
 def _send(client: Client, request: Request) -> HttpResponseBase:

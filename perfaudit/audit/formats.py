@@ -47,13 +47,30 @@ def _queries(count: int) -> str:
     return "1 query" if count == 1 else f"{count} queries"
 
 
-def _measures(result: RequestResult) -> tuple[str, str, str]:
-    """Queries, DB ms, total ms; dashes for a request that never ran."""
+def _measures(result: RequestResult) -> tuple[str, ...]:
+    """Queries, DB, cache, HTTP, CPU and total ms; dashes for what was not measured."""
     if not result.query_counts:
-        return ("-", "-", "-")
+        return ("-",) * 6
     if not result.total_ms_runs:  # the view raised: only its queries are known
-        return (str(result.queries), "-", "-")
-    return (str(result.queries), f"{result.db_ms:.1f}", f"{result.total_ms:.1f}")
+        return (str(result.queries), *("-",) * 5)
+    cpu = f"{result.cpu_ms:.1f}" if result.cpu_ms is not None else "-"
+    return (
+        str(result.queries),
+        f"{result.db_ms:.1f}",
+        f"{result.cache_ms:.1f}",
+        f"{result.http_ms:.1f}",
+        cpu,
+        f"{result.total_ms:.1f}",
+    )
+
+
+_UNITS: Final = {"external_call": ("call", "calls"), "cache_repeat": ("read", "reads")}
+
+
+def _count(kind: str, count: int) -> str:
+    """ "3 queries", or the unit of a finding that is not about queries."""
+    one, many = _UNITS.get(kind, ("query", "queries"))
+    return f"{count} {one if count == 1 else many}"
 
 
 def _status(result: RequestResult) -> str:
@@ -92,11 +109,24 @@ def _summary(result: AuditResult) -> str:
 
 def _text(result: AuditResult, style: Style) -> str:
     lines = [style.MIGRATE_HEADING(_header(result)), ""]
-    rows = [("scenario", "request", "status", "queries", "DB ms", "total ms", "payload")]
+    rows: list[tuple[str, ...]] = [
+        (
+            "scenario",
+            "request",
+            "status",
+            "queries",
+            "DB ms",
+            "cache ms",
+            "HTTP ms",
+            "CPU ms",
+            "total ms",
+            "payload",
+        )
+    ]
     marks: list[Callable[[str], str]] = [style.MIGRATE_LABEL]
     for s in result.scenarios:
         if not s.requests:
-            rows.append((s.scenario.name, "(set-up failed)", "-", "-", "-", "-", "-"))
+            rows.append((s.scenario.name, "(set-up failed)", *("-",) * 8))
             marks.append(style.ERROR)
         for r in s.requests:
             rows.append(
@@ -104,7 +134,7 @@ def _text(result: AuditResult, style: Style) -> str:
             )
             marks.append(style.SUCCESS if r.ok else style.ERROR)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    right = {2, 3, 4, 5}
+    right = {2, 3, 4, 5, 6, 7, 8}
     for row, mark in zip(rows, marks, strict=True):
         cells = [
             cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
@@ -116,6 +146,9 @@ def _text(result: AuditResult, style: Style) -> str:
         detail = _text_scenario_detail(s.scenario.name, s.error, s.requests, style)
         if detail:
             lines.extend(["", *detail])
+    tax = _tax_lines(result, markdown=False)
+    if tax:
+        lines.extend(["", style.MIGRATE_HEADING(tax[0]), *tax[1:]])
     lines.extend(["", (style.SUCCESS if result.ok else style.ERROR)(_summary(result))])
     return "\n".join(lines)
 
@@ -138,7 +171,8 @@ def _text_scenario_detail(
             lines.append(style.WARNING(f"  over budget: {violation}"))
         for finding in r.findings:
             what = finding.relation or finding.model or finding.table or ""
-            head = f"  {finding.severity:<6} {finding.kind:<15} {what} ({_queries(finding.count)})"
+            count = _count(finding.kind, finding.count)
+            head = f"  {finding.severity:<6} {finding.kind:<15} {what} ({count})"
             lines.append(style.WARNING(head.rstrip()))
             # The prose names the fix (in backticks); a separate "fix:" line
             # would say it twice. JSON keeps it in its own field.
@@ -168,18 +202,20 @@ def _markdown(result: AuditResult) -> str:
         "",
         _header(result) + ".",
         "",
-        "| scenario | request | status | queries | DB ms | total ms | payload | findings |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+        "| scenario | request | status | queries | DB ms | cache ms | HTTP ms | CPU ms "
+        "| total ms | payload | findings |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for s in result.scenarios:
         if not s.requests:
-            lines.append(f"| {_md(s.scenario.name)} | (set-up failed) | - | - | - | - | - | - |")
+            dashes = " - |" * 9
+            lines.append(f"| {_md(s.scenario.name)} | (set-up failed) |{dashes}")
         for r in s.requests:
             status = _status(r) if r.ok else f"**{_status(r)} FAILED**"
-            queries, db_ms, total_ms = _measures(r)
+            measures = " | ".join(_measures(r))
             lines.append(
                 f"| {_md(s.scenario.name)} | `{_md(r.request.label)}` | {status} | "
-                f"{queries} | {db_ms} | {total_ms} | `{short_hash(r)}` | "
+                f"{measures} | `{short_hash(r)}` | "
                 f"{_md(_finding_counts(r))} |"
             )
     failures = result.failures()
@@ -195,8 +231,9 @@ def _markdown(result: AuditResult) -> str:
                 what = finding.relation or finding.model or finding.table
                 subject = f" `{what}`" if what else ""
                 fix = f" Fix: `{finding.fix}`." if finding.fix else ""
+                count = _count(finding.kind, finding.count)
                 lines.append(
-                    f"- **{finding.kind}** ({finding.severity}, {_queries(finding.count)})"
+                    f"- **{finding.kind}** ({finding.severity}, {count})"
                     f"{subject}.{fix} {finding.suggestion}"
                 )
     volatile = [(s.scenario.name, r) for s in result.scenarios for r in s.requests if r.volatile]
@@ -210,5 +247,38 @@ def _markdown(result: AuditResult) -> str:
     if budget:
         lines.extend(["", "#### Over budget", ""])
         lines.extend(f"- {_md(str(v))}" for _, r in budget for v in r.violations)
+    tax = _tax_lines(result, markdown=True)
+    if tax:
+        lines.extend(["", f"#### {tax[0]}", "", *tax[1:]])
     lines.extend(["", _summary(result) + "."])
     return "\n".join(lines)
+
+
+def _tax_lines(result: AuditResult, *, markdown: bool) -> list[str]:
+    """The middleware tax: a title, then per request each middleware's median ms and
+    the ones whose work the view never used."""
+    lines = []
+    for s in result.scenarios:
+        for r in s.requests:
+            if not r.middleware:
+                continue
+            total = sum(m["ms"] for m in r.middleware)
+            parts = ", ".join(
+                f"{m['name'].rsplit('.', 1)[-1]} {m['ms']:.2f}{'*' if m['unused'] else ''}"
+                for m in r.middleware
+            )
+            where = f"{s.scenario.name} {r.request.label}"
+            lines.append(
+                f"- **{_md(where)}** {total:.2f} ms: {parts}"
+                if markdown
+                else f"  {where}  {total:.2f} ms: {parts}"
+            )
+            indent = "  - " if markdown else "      * "
+            lines.extend(
+                f"{indent}{m['name'].rsplit('.', 1)[-1]}: {m['unused']}"
+                for m in r.middleware
+                if m["unused"]
+            )
+    if not lines:
+        return []
+    return ["Middleware tax (median ms per request; * = work the view never used)", *lines]

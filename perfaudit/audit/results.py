@@ -45,6 +45,15 @@ class RequestResult:
     snapshots: list[Snapshot] = field(default_factory=list, repr=False)
     first_run_at: float = field(default=0.0, repr=False)
     client: Any = field(default=None, repr=False)  # the logged-in test Client
+    #: Beside SQL, per run: cache and outbound HTTP milliseconds, thread CPU
+    #: (sync views only); the first run's cache/HTTP detail (analysis JSON).
+    cache_ms_runs: list[float] = field(default_factory=list)
+    http_ms_runs: list[float] = field(default_factory=list)
+    cpu_ms_runs: list[float] = field(default_factory=list)
+    cache: dict[str, Any] | None = None
+    http: dict[str, Any] | None = None
+    #: Per middleware: {"name", "ms", "unused"} (see audit/middleware_tax.py).
+    middleware: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,6 +73,19 @@ class RequestResult:
     def total_ms(self) -> float:
         """Median wall-clock milliseconds of the request."""
         return statistics.median(self.total_ms_runs) if self.total_ms_runs else 0.0
+
+    @property
+    def cache_ms(self) -> float:
+        return statistics.median(self.cache_ms_runs) if self.cache_ms_runs else 0.0
+
+    @property
+    def http_ms(self) -> float:
+        return statistics.median(self.http_ms_runs) if self.http_ms_runs else 0.0
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """Median CPU milliseconds of the request's thread (``None``: not measured)."""
+        return statistics.median(self.cpu_ms_runs) if self.cpu_ms_runs else None
 
     def to_dict(self) -> dict[str, Any]:
         request = self.request
@@ -89,6 +111,12 @@ class RequestResult:
             "db_ms_runs": [round(v, 3) for v in self.db_ms_runs],
             "total_ms_runs": [round(v, 3) for v in self.total_ms_runs],
             "payload": _payload_dict(self.payload, self.volatile),
+            "cache_ms": round(self.cache_ms, 3),
+            "http_ms": round(self.http_ms, 3),
+            "cpu_ms": round(self.cpu_ms, 3) if self.cpu_ms is not None else None,
+            "cache": self.cache,
+            "http": self.http,
+            "middleware": self.middleware,
             "shapes": self.shapes,
             "findings": [finding.to_dict() for finding in self.findings],
             "budget": [

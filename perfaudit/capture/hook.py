@@ -277,6 +277,11 @@ def install() -> None:
                 _installed = True
     for connection in connections.all(initialized_only=True):
         _ensure_wrapped(connection)
+    # Beside the queries: Django's caches, and the HTTP clients imported so far.
+    from perfaudit.capture import cache, http
+
+    cache.install()
+    http.install()
 
 
 # -- the public entry point ---------------------------------------------------

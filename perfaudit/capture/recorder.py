@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import Token
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any, ParamSpec, TypeVar, overload
 
 from django.db import connections
@@ -35,6 +37,9 @@ class Recorder:
     _stack: list[tuple[Recording, Token[_Active | None]]] = field(
         default_factory=list, init=False, repr=False
     )
+    _cpu_start: list[tuple[int, float] | None] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     def __enter__(self) -> Recording:
         install()
@@ -53,7 +58,9 @@ class Recorder:
         if callsites:
             rec._policy = _policy_for(tuple(setting("CALLSITE_SKIP_MODULES")))
             rec._policy.refresh()
+        rec._http_urls = bool(setting("CAPTURE_HTTP_URLS"))
         rec._t0 = perf_counter()
+        self._cpu_start.append(_cpu_start())
         token = _ACTIVE.set(_Active((*active_recordings(), rec)))
         self._stack.append((rec, token))
         self.recording = rec
@@ -62,6 +69,9 @@ class Recorder:
     def __exit__(self, *exc_info: object) -> None:
         rec, token = self._stack.pop()
         rec._t1 = perf_counter()
+        started = self._cpu_start.pop()
+        if started is not None and started[0] == threading.get_ident():
+            rec._cpu = thread_time() - started[1]
         try:
             _ACTIVE.reset(token)
         except ValueError:
@@ -103,6 +113,20 @@ class Recorder:
                 self.recording = inner.recording
 
         return wrapper
+
+
+def _cpu_start() -> tuple[int, float] | None:
+    """(thread, CPU seconds so far), or ``None`` on an event loop.
+
+    The thread's CPU clock is the request's CPU time for a sync view. On an
+    event loop the thread also runs other tasks, and ``sync_to_async`` work
+    runs on another thread: there is no honest per-task figure, so none.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return threading.get_ident(), thread_time()
+    return None
 
 
 def record(

@@ -12,16 +12,18 @@ import os
 import sys
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from time import perf_counter
 from types import CodeType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from perfaudit.capture.events import CacheEvent, HttpEvent, SideEvents, _RawCache, _RawHttp
 from perfaudit.sql.shape import SqlShape, analyze, fingerprint
 
 if TYPE_CHECKING:
     from perfaudit.capture.callsites import _FramePolicy
     from perfaudit.detect.analysis import Analysis
 
-__all__ = ["CallSite", "QueryEvent", "Recording", "RequestSpan"]
+__all__ = ["CacheEvent", "CallSite", "HttpEvent", "QueryEvent", "Recording", "RequestSpan"]
 
 
 class RequestSpan(NamedTuple):
@@ -114,7 +116,7 @@ class QueryEvent:
         return analyze(self.sql)
 
 
-class Recording:
+class Recording(SideEvents):
     """The queries of one recorded block, in execution order.
 
     Filled by :func:`record`; can also be built by hand from events, which is
@@ -135,14 +137,28 @@ class Recording:
         duration: float | None = None,
         using: Collection[str] | None = None,
         requests: Iterable[tuple[str, int, int]] = (),
+        cache: Iterable[CacheEvent] = (),
+        http: Iterable[HttpEvent] = (),
+        cpu_time: float | None = None,
     ) -> None:
         self._events: list[QueryEvent] = list(queries)
+        # Cache calls and outbound HTTP (capture/cache.py, capture/http.py).
+        self._cache_events: list[CacheEvent] = list(cache)
+        self._http_events: list[HttpEvent] = list(http)
+        self._cache_raw: list[_RawCache] = []
+        self._http_raw: list[_RawHttp] = []
+        self.side_overflow = 0
+        # (cache events, HTTP events, perf_counter) at each request boundary,
+        # so the side events split into the same units as the queries.
+        self._marks: list[tuple[int, int, float]] = []
+        self._cpu = cpu_time
+        self._http_urls = False  # PERFAUDIT["CAPTURE_HTTP_URLS"], set by the recorder
         # Closed request spans; the open one (label, start) while a request runs.
         self._spans: list[RequestSpan] = [RequestSpan(*span) for span in requests]
         self._open: tuple[str, int] | None = None
         self._depth = 0
         self._analysis: Any = None
-        self._analysed_at = -1
+        self._analysed_at: tuple[Any, ...] = ()
         self._raw: list[_RawEvent] = []
         self.overflow = overflow
         self._duration = duration
@@ -197,7 +213,7 @@ class Recording:
         Every output (middleware, store, JSONL, test messages, toolbar panel,
         audit, compare) formats this object, so their numbers agree.
         """
-        size = len(self)
+        size = (len(self), len(self._cache_raw), len(self._http_raw), self._t1)
         if self._analysis is None or self._analysed_at != size:
             from perfaudit.detect.analysis import Analysis
 
@@ -213,11 +229,16 @@ class Recording:
             self._depth += 1
             if self._depth == 1:
                 self._open = (label, position)
+                self._mark_side()
         elif self._depth > 0:
             self._depth -= 1
             if self._depth == 0 and self._open is not None:
                 self._spans.append(RequestSpan(self._open[0], self._open[1], position))
                 self._open = None
+                self._mark_side()
+
+    def _mark_side(self) -> None:
+        self._marks.append((len(self._cache_raw), len(self._http_raw), perf_counter()))
 
     def __len__(self) -> int:
         return max(len(self._raw), len(self._events)) + self.overflow

@@ -77,6 +77,7 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
     from django.db import connections, transaction
 
     from perfaudit.audit.engine import _analyze, _reset
+    from perfaudit.audit.middleware_tax import timed_middleware
     from perfaudit.scenarios import load
     from perfaudit.scenarios.environment import scenario_environment
     from perfaudit.scenarios.testdb import throwaway_databases
@@ -89,6 +90,7 @@ def _serve(channel: TextIO, label: str, names: list[str]) -> None:
     with (
         scenario_environment(),
         throwaway_databases(suffix=suffix) as aliases,
+        timed_middleware(),
     ):
         databases = {a: connections[a].settings_dict["NAME"] for a in aliases}
         scenarios = {s.name: s for s in load()}
@@ -177,6 +179,7 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
 
     import perfaudit
     from perfaudit.audit.engine import _send
+    from perfaudit.audit.middleware_tax import active_paths, ledger, report
     from perfaudit.payload import snapshot
     from perfaudit.scenarios.environment import find_user
 
@@ -188,11 +191,12 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
             if user is None:
                 raise LookupError(f"{request.label}: the set-up created no user {request.user!r}")
             client.force_login(user)
-        with perfaudit.record() as recording:
+        with perfaudit.record() as recording, ledger(active_paths() or []) as tax:
             started = time.perf_counter()
             response = _send(client, request)
             elapsed = time.perf_counter() - started
         analysis = recording.analysis
+        middleware = report(tax, getattr(response, "wsgi_request", None), response)
         shapes: dict[str, int] = {}
         for shape in analysis.shapes:
             if shape.kind != "transaction":  # savepoints: the test client's, not the view's
@@ -216,4 +220,9 @@ def _run(scenario: str, request: Any, aliases: list[str], *, payloads: bool) -> 
         "data_hash": result.data,
         # The same dicts as audit's JSON and the JSONL line: Finding.to_dict().
         "findings": [f.to_dict() for f in findings],
+        # Beside SQL: cache, outbound HTTP, thread CPU; each middleware's cost.
+        "cache_ms": analysis.cache.ms,
+        "http_ms": analysis.http.ms,
+        "cpu_ms": analysis.cpu_ms,
+        "middleware": middleware,
     }

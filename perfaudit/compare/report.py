@@ -13,6 +13,7 @@ from typing import Any, Final
 import orjson
 
 from perfaudit.compare.session import Comparison, EndpointResult
+from perfaudit.compare.split import split_json, split_lines, split_sentence
 from perfaudit.compare.stats import Summary, Verdict
 from perfaudit.payload import full_json, shorten_json, shorten_pair
 
@@ -139,6 +140,7 @@ def as_text(
             f"  total ms  {_ms(e.total_ms['base'])} → {_ms(e.total_ms['head'])}  "
             f"{_time(e.time_verdict)}"
         )
+        lines.extend(split_lines(e))  # cache, HTTP, CPU, the middleware tax
         payload = _payload(e)
         lines.append(
             "  payload   " + paint("bad" if e.payload == "different" else "good", payload)
@@ -194,6 +196,9 @@ def as_markdown(c: Comparison, fail_on: Collection[str], *, plot: Path | None = 
             details.append(f"- {e.name}: volatile, ignored: {_volatile(e)}")
         if e.payload_note:
             details.append(f"- {e.name}: payload: {e.payload_note}")
+        beside = split_sentence(e)
+        if beside is not None:
+            details.append(beside)
     if details:
         lines += ["", *details]
     if plot is not None:
@@ -231,6 +236,7 @@ def as_json(c: Comparison, fail_on: Collection[str], *, show_values: bool = Fals
             "total_ms": {k: _summary(v) for k, v in e.total_ms.items()},
             "time": _verdict(e.time_verdict),
             "db_time": _verdict(e.db_verdict),
+            **split_json(e),
             "payload": {
                 "result": e.payload,
                 "hashes": e.hashes,

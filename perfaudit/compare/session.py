@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perfaudit.audit.middleware_tax import median_report
 from perfaudit.compare.git import (
     FOLDER_PREFIX,
     CompareError,
@@ -63,6 +64,10 @@ class EndpointResult:
     samples: dict[str, list[float]] = field(default_factory=dict)
     payload_note: str | None = None
     data_hashes: dict[str, str | None] = field(default_factory=dict)
+    #: Beside SQL, per side: "cache_ms", "http_ms", "cpu_ms" summaries (timed rounds).
+    split: dict[str, dict[str, Summary]] = field(default_factory=dict)
+    #: Per side: each middleware's median ms and why its work went unused.
+    middleware: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -289,4 +294,18 @@ def _endpoint(key: tuple[str, str], runs: dict[str, list[dict[str, Any]]]) -> En
         samples={side: list(total[side]) for side in SIDES},
         payload_note=note,
         data_hashes=data_hashes,
+        split={side: _split(timed[side]) for side in SIDES},
+        middleware={
+            side: median_report([r.get("middleware", []) for r in timed[side]]) for side in SIDES
+        },
     )
+
+
+def _split(runs: list[dict[str, Any]]) -> dict[str, Summary]:
+    """Medians of the cache, HTTP and CPU milliseconds (CPU only where measured)."""
+    split = {}
+    for axis in ("cache_ms", "http_ms", "cpu_ms"):
+        values = [r[axis] for r in runs if r.get(axis) is not None]
+        if values:
+            split[axis] = summarise(values)
+    return split

@@ -81,6 +81,10 @@ class AppSettings:
         return cast(bool, self.get("CAPTURE_PARAMS"))
 
     @property
+    def CAPTURE_HTTP_URLS(self) -> bool:
+        return cast(bool, self.get("CAPTURE_HTTP_URLS"))
+
+    @property
     def CALLSITE_SKIP_MODULES(self) -> tuple[str, ...]:
         return tuple(cast("list[str]", self.get("CALLSITE_SKIP_MODULES")))
 

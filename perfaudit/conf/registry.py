@@ -69,6 +69,15 @@ SETTINGS: Final[Mapping[str, Setting]] = {
             boolean,
         ),
         Setting(
+            "CAPTURE_HTTP_URLS",
+            False,
+            "bool",
+            "Keep the path and query string of outbound HTTP requests. Off: only method, "
+            "scheme, host and port are recorded (query strings often carry tokens). "
+            "Headers and bodies are never recorded.",
+            boolean,
+        ),
+        Setting(
             "CALLSITE_SKIP_MODULES",
             (),
             "list[str]",

@@ -19,9 +19,19 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from perfaudit.capture import Recording
-from perfaudit.detect import count_distinct, duplicates, group_by, n_plus_one, slow
+from perfaudit.detect import (
+    cache_miss_db,
+    cache_repeat,
+    count_distinct,
+    duplicates,
+    external_call,
+    group_by,
+    n_plus_one,
+    slow,
+)
 from perfaudit.detect._common import Evidence
 from perfaudit.detect.finding import KINDS, SEVERITIES, Finding
+from perfaudit.detect.timing import stretches
 
 if TYPE_CHECKING:
     from perfaudit.detect.analysis import Analysis
@@ -38,6 +48,9 @@ DETECTORS: Final[dict[str, Callable[[Evidence], list[Finding]]]] = {
     "count_distinct": count_distinct.detect,
     "forced_group_by": group_by.detect,
     "slow": slow.detect,
+    "external_call": external_call.detect,
+    "cache_repeat": cache_repeat.detect,
+    "cache_miss_db": cache_miss_db.detect,
 }
 
 
@@ -66,14 +79,19 @@ def _run(
     if not spans:
         findings = _detect(Evidence(recording), selected)
     else:
-        from perfaudit.detect.analysis import _units
-
-        events = recording.queries
-        for unit in _units(spans, len(events)):
-            if unit.stop == unit.start:
+        events, cache, http = recording.queries, recording.cache, recording.http
+        for unit in stretches(recording):
+            if unit.empty():
                 continue
-            part = Recording(events[unit.start : unit.stop], duration=recording.duration)
-            found = _detect(Evidence(part), selected)
+            part = Recording(
+                events[unit.queries],
+                duration=unit.duration if unit.duration is not None else recording.duration,
+                cache=cache[unit.cache],
+                http=http[unit.http],
+            )
+            evidence = Evidence(part)
+            evidence.outside_requests = unit.label is None
+            found = _detect(evidence, selected)
             findings.extend(replace(f, request=unit.label) for f in found)
     findings.sort(key=Finding.sort_key)
     return findings

@@ -36,6 +36,8 @@ class Evidence:
         self._schema: Schema | None = None
         # Event indices explained by an N+1 group; None until N+1 groups are known.
         self.claimed: set[int] | None = None
+        # Test-body code between the requests of a longer recording (not a request).
+        self.outside_requests = False
 
     @classmethod
     def of(cls, source: Recording | Evidence) -> Evidence:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from perfaudit.detect.timing import CacheSplit, HttpSplit
 from perfaudit.sql.shape import analyze
 
 if TYPE_CHECKING:
@@ -124,6 +125,10 @@ class Analysis:
         self.db_time: float = sum(event.duration for event in self.events)
         self.duration: float | None = recording.duration
         self.units: list[Unit] = _units(recording.requests, len(self.events))
+        #: Beside SQL (detect/timing.py): cache calls, outbound HTTP, thread CPU.
+        self.cache: CacheSplit = CacheSplit.of(recording.cache)
+        self.http: HttpSplit = HttpSplit.of(recording.http)
+        self.cpu_time: float | None = recording.cpu_time
         self._shapes: list[Shape] | None = None
         self._findings: list[Finding] | None = None
         self._violations: dict[tuple[str, int], list[Violation]] = {}
@@ -133,6 +138,11 @@ class Analysis:
     @property
     def db_ms(self) -> float:
         return self.db_time * 1000.0
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """CPU milliseconds of the recording thread; ``None`` for async code."""
+        return self.cpu_time * 1000.0 if self.cpu_time is not None else None
 
     @property
     def shapes(self) -> list[Shape]:
@@ -203,6 +213,9 @@ class Analysis:
             "shapes": [shape.to_dict() for shape in self.shapes],
             "findings": [finding.to_dict() for finding in self.findings],
             "finding_counts": self.finding_counts(),
+            "cache": self.cache.to_dict(),
+            "http": self.http.to_dict(),
+            "cpu_ms": round(self.cpu_ms, 3) if self.cpu_ms is not None else None,
         }
 
     def __repr__(self) -> str:

@@ -10,7 +10,16 @@ from perfaudit.capture import CallSite
 __all__ = ["KINDS", "SEVERITIES", "Finding"]
 
 #: Finding kinds, in the order reports list them when costs tie.
-KINDS: Final = ("n_plus_one", "count_distinct", "forced_group_by", "duplicate", "slow")
+KINDS: Final = (
+    "n_plus_one",
+    "count_distinct",
+    "forced_group_by",
+    "duplicate",
+    "slow",
+    "external_call",
+    "cache_miss_db",
+    "cache_repeat",
+)
 #: Severities, most severe first.
 SEVERITIES: Final = ("high", "medium", "low")
 
@@ -20,7 +29,9 @@ class Finding:
     """An anti-pattern found in a recording, with the change that removes it.
 
     ``count`` and ``total_duration`` (seconds) cover the queries involved;
-    ``share`` is their fraction of the recording's DB time. ``callsite`` is
+    ``share`` is their fraction of the recording's DB time (for
+    ``external_call``, the calls' fraction of the request's wall time; for
+    ``cache_repeat``, the repeated reads' fraction of its cache time). ``callsite`` is
     where the queries were issued (the first one when there are several, all of
     them in ``callsites``). ``model``/``relation``/``table`` name what is
     involved when the schema tells (``"testapp.Book"``, ``"Book.author"``);

@@ -115,6 +115,9 @@ _VIEW_HEADER: Final = (
     "p95",
     "total ms p50",
     "p95",
+    "cache ms p50",
+    "HTTP ms p50",
+    "CPU ms p50",
     "findings",
     "over budget",
 )
@@ -132,6 +135,9 @@ def _view_row(view: dict[str, Any]) -> tuple[str, ...]:
         f"{view['db_ms_p95']:.1f}",
         f"{view['total_ms_p50']:.1f}",
         f"{view['total_ms_p95']:.1f}",
+        f"{view['cache_ms_p50']:.1f}",
+        f"{view['http_ms_p50']:.1f}",
+        f"{view['cpu_ms_p50']:.1f}" if view["cpu_ms_p50"] is not None else "-",
         findings,
         str(view["budget_violations"]),
     )

@@ -125,6 +125,11 @@ class ViewSummary:
     queries: list[int] = field(default_factory=list)
     db_ms: list[float] = field(default_factory=list)
     total_ms: list[float] = field(default_factory=list)
+    #: Beside SQL (lines of format 1 written before them have none).
+    cache_ms: list[float] = field(default_factory=list)
+    http_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    http_calls: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     findings: Counter[str] = field(default_factory=Counter)
     violations: int = 0
@@ -146,6 +151,10 @@ class ViewSummary:
             "db_ms_p95": round(percentile(self.db_ms, 0.95), 3),
             "total_ms_p50": round(percentile(self.total_ms, 0.5), 3),
             "total_ms_p95": round(percentile(self.total_ms, 0.95), 3),
+            "cache_ms_p50": round(percentile(self.cache_ms, 0.5), 3),
+            "http_ms_p50": round(percentile(self.http_ms, 0.5), 3),
+            "cpu_ms_p50": round(percentile(self.cpu_ms, 0.5), 3) if self.cpu_ms else None,
+            "http_calls": self.http_calls,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "findings": dict(self.findings.most_common()),
             "budget_violations": self.violations,
@@ -216,6 +225,7 @@ def _view(views: dict[str, ViewSummary], line: Mapping[str, Any]) -> ViewSummary
     view.queries.append(line["queries"])
     view.db_ms.append(float(line["db_ms"]))
     view.total_ms.append(float(line["total_ms"]))
+    _add_split(view, line)
     status = line.get("status")
     if isinstance(status, int):
         view.statuses[status] += 1
@@ -223,6 +233,20 @@ def _view(views: dict[str, ViewSummary], line: Mapping[str, Any]) -> ViewSummary
     if isinstance(violations, list) and violations:
         view.violations += 1
     return view
+
+
+def _add_split(view: ViewSummary, line: Mapping[str, Any]) -> None:
+    """Cache, HTTP and CPU milliseconds of one line, when it has them."""
+    cache, http = line.get("cache"), line.get("http")
+    if isinstance(cache, Mapping):
+        view.cache_ms.append(_number(cache.get("ms"), 0.0))
+    if isinstance(http, Mapping):
+        view.http_ms.append(_number(http.get("ms"), 0.0))
+        calls = http.get("calls")
+        view.http_calls += calls if isinstance(calls, int) else 0
+    cpu = line.get("cpu_ms")
+    if isinstance(cpu, int | float) and not isinstance(cpu, bool):
+        view.cpu_ms.append(float(cpu))
 
 
 def _add_shape(shapes: dict[tuple[str, str], ShapeHotspot], line: Any, view: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from perfaudit.capture import Recording, record
-from perfaudit.testing import assertions
+from perfaudit.testing import assertions, external
 
 # unittest (and pytest for TestCase tests) leave this module's frames out of
 # failure tracebacks, so a failure points at the test.
@@ -95,6 +95,27 @@ class PerfAuditTestMixin:
         """The strongest N+1 proof: query counts must not grow with the data."""
         __tracebackhide__ = True  # failures point at the test, not here
         return assertions.assert_queries_do_not_scale(build, run, sizes=sizes, using=using)
+
+    def assertNoExternalCalls(
+        self, func: Callable[..., Any] | Recording | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        """No outbound HTTP request (urllib3/requests, httpx) in a block, a call or a recording."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        return _checked(func, args, kwargs, external.check_no_external_calls)
+
+    def assertCacheCallsAtMost(
+        self,
+        num: int,
+        func: Callable[..., Any] | Recording | None = None,
+        *args: Any,
+        alias: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """At most ``num`` Django cache calls (on ``alias``, default every cache)."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        return _checked(
+            func, args, kwargs, lambda rec: external.check_cache_calls_at_most(num, rec, alias)
+        )
 
     def assertWithinBudget(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``func`` (``self.client.get``…) and check the served view's budget."""

@@ -48,6 +48,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "no_n_plus_one: fail when the test body has an N+1 (perfaudit)."
     )
+    config.addinivalue_line(
+        "markers",
+        "no_external_calls: fail when the test body makes an outbound HTTP request (perfaudit).",
+    )
+    config.addinivalue_line(
+        "markers",
+        "max_cache_calls(n, alias=None): fail when the test body makes more than n Django "
+        "cache calls (perfaudit).",
+    )
     if config.getoption("perfaudit_update", default=False):
         from perfaudit.testing.snapshots import set_update
 
@@ -58,7 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     max_queries = item.get_closest_marker("max_queries")
     no_n_plus_one = item.get_closest_marker("no_n_plus_one")
-    if max_queries is None and no_n_plus_one is None:
+    side = (
+        item.get_closest_marker("no_external_calls"),
+        item.get_closest_marker("max_cache_calls"),
+    )
+    if max_queries is None and no_n_plus_one is None and side == (None, None):
         return (yield)
 
     from perfaudit.capture import record
@@ -81,14 +94,49 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             assertions.check_max_queries(limit, recording, using)
         if no_n_plus_one is not None:
             assertions.assert_no_findings(recording, kinds=["n_plus_one"])
+        _check_side(item, side, recording)
     except AssertionError as failure:
         # Raised from this hook, a failure would point at the plugin: name the
         # test and its marker instead, and leave the plugin's frames out.
         path, line, _ = item.location
         where = f"{path}:{line + 1}" if line is not None else path
-        marker = "max_queries" if limit is not None else "no_n_plus_one"
+        if isinstance(failure, _MarkerFailure):
+            marker = failure.marker
+        else:
+            marker = "max_queries" if limit is not None else "no_n_plus_one"
         pytest.fail(f"{where}: @pytest.mark.{marker}: {failure}", pytrace=False)
     return result
+
+
+def _check_side(item: pytest.Item, side: tuple[Any, Any], recording: Recording) -> None:
+    """The ``no_external_calls`` and ``max_cache_calls`` markers."""
+    from perfaudit.testing import external
+
+    no_external, max_cache = side
+    if no_external is not None:
+        try:
+            external.check_no_external_calls(recording)
+        except AssertionError as failure:
+            raise _MarkerFailure("no_external_calls", failure) from None
+    if max_cache is None:
+        return
+    if not max_cache.args or not isinstance(max_cache.args[0], int):
+        raise pytest.UsageError(
+            f"{item.nodeid}: use @pytest.mark.max_cache_calls(n) with an int n, "
+            f"got {max_cache.args!r}."
+        )
+    try:
+        external.check_cache_calls_at_most(
+            max_cache.args[0], recording, max_cache.kwargs.get("alias")
+        )
+    except AssertionError as failure:
+        raise _MarkerFailure("max_cache_calls", failure) from None
+
+
+class _MarkerFailure(AssertionError):
+    def __init__(self, marker: str, failure: AssertionError) -> None:
+        super().__init__(str(failure))
+        self.marker = marker
 
 
 def _snapshot_name(node_name: str) -> str:
@@ -127,6 +175,20 @@ class PerfAuditFixture:
 
     def assert_no_n_plus_one(self, recording: Recording) -> None:
         self.assert_no_findings(recording, kinds=["n_plus_one"])
+
+    def assert_no_external_calls(self) -> AbstractContextManager[Recording]:
+        """``with perfaudit.assert_no_external_calls(): ...``"""
+        from perfaudit.testing.external import assert_no_external_calls
+
+        return assert_no_external_calls()
+
+    def assert_cache_calls_at_most(
+        self, num: int, *, alias: str | None = None
+    ) -> AbstractContextManager[Recording]:
+        """``with perfaudit.assert_cache_calls_at_most(3): ...``"""
+        from perfaudit.testing.external import assert_cache_calls_at_most
+
+        return assert_cache_calls_at_most(num, alias=alias)
 
     def assert_queries_do_not_scale(
         self,

@@ -78,7 +78,13 @@ def without_tables(recording: Recording, tables: Iterable[str]) -> Recording:
     if len(kept) == len(recording.queries):
         return recording
     return Recording(
-        kept, overflow=recording.overflow, duration=recording.duration, using=recording.using
+        kept,
+        overflow=recording.overflow,
+        duration=recording.duration,
+        using=recording.using,
+        cache=recording.cache,
+        http=recording.http,
+        cpu_time=recording.cpu_time,
     )
 
 
@@ -97,6 +103,10 @@ def build_stats(
         "timeline": _timeline(analysis),
         "payload": _payload(response),
         "budget": _budget(view, recording),
+        # Beside SQL: the analysis' cache / HTTP split (key shapes only) and CPU.
+        "cache": analysis.cache.to_dict(),
+        "http": analysis.http.to_dict(),
+        "cpu_ms": round(analysis.cpu_ms, 3) if analysis.cpu_ms is not None else None,
     }
 
 

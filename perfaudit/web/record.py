@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from perfaudit.capture import Recording
     from perfaudit.detect import Finding
     from perfaudit.detect.budgets import Violation
+    from perfaudit.detect.timing import CacheSplit, HttpSplit
 
 __all__ = [
     "FORMAT_VERSION",
@@ -60,6 +61,10 @@ class RequestRecord:
     payload: str | None = None
     sample_rate: float = 1.0
     timestamp: float = field(default_factory=time.time)
+    #: Beside SQL: cache calls, outbound HTTP, the thread's CPU (None: async).
+    cache: CacheSplit | None = None
+    http: HttpSplit | None = None
+    cpu_ms: float | None = None
 
     def to_dict(self, *, params: bool = False) -> dict[str, Any]:
         """The JSONL line as a dict; SQL parameter values only when ``params``."""
@@ -86,6 +91,9 @@ class RequestRecord:
                 }
                 for v in self.violations
             ],
+            "cache": self.cache.to_dict() if self.cache is not None else None,
+            "http": self.http.to_dict() if self.http is not None else None,
+            "cpu_ms": round(self.cpu_ms, 3) if self.cpu_ms is not None else None,
         }
 
 
@@ -134,4 +142,7 @@ def summarise(
         violations=tuple(analysis.violations(view) if violations is None else violations),
         payload=payload,
         sample_rate=sample_rate,
+        cache=analysis.cache,
+        http=analysis.http,
+        cpu_ms=analysis.cpu_ms,
     )
