@@ -147,6 +147,10 @@ def test_django_instrumentation_span_carries_the_analysis() -> None:
     assert span.attributes["perfaudit.db_ms"] == pytest.approx(stats.db_ms_total, abs=1e-3)
     assert span.attributes["perfaudit.view"] == "mw:books"
     assert span.attributes["perfaudit.finding_count"] == sum(stats.findings.values())
+    # The other axes: this view uses no cache and makes no outbound call.
+    assert span.attributes["perfaudit.cache_calls"] == 0
+    assert span.attributes["perfaudit.http_calls"] == 0
+    assert span.attributes["perfaudit.cpu_ms"] > 0  # a sync view: its thread's CPU time
     events = [e for e in span.events if e.name == "perfaudit.finding"]
     assert len(events) == span.attributes["perfaudit.finding_count"] >= 1
     n_plus_one = next(e.attributes for e in events if e.attributes["kind"] == "n_plus_one")

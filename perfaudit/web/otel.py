@@ -189,15 +189,22 @@ def site_text(site: Any) -> str:
 def _annotate(
     span: Any, analysis: Analysis, findings: Any, attributes: dict[str, str], sample_rate: float
 ) -> None:
-    span.set_attributes(
-        {
-            "perfaudit.query_count": analysis.query_count,
-            "perfaudit.db_ms": round(analysis.db_ms, 3),
-            "perfaudit.finding_count": len(findings),
-            "perfaudit.view": attributes["perfaudit.view"],
-            "perfaudit.sample_rate": float(sample_rate),
-        }
-    )
+    values: dict[str, Any] = {
+        "perfaudit.query_count": analysis.query_count,
+        "perfaudit.db_ms": round(analysis.db_ms, 3),
+        "perfaudit.finding_count": len(findings),
+        "perfaudit.view": attributes["perfaudit.view"],
+        "perfaudit.sample_rate": float(sample_rate),
+        # The other time axes (cache, outbound HTTP, CPU), as counts and times only.
+        "perfaudit.cache_calls": analysis.cache.calls,
+        "perfaudit.cache_hits": analysis.cache.hits,
+        "perfaudit.cache_ms": round(analysis.cache.ms, 3),
+        "perfaudit.http_calls": analysis.http.calls,
+        "perfaudit.http_ms": round(analysis.http.ms, 3),
+    }
+    if analysis.cpu_ms is not None:  # not measured on an event loop
+        values["perfaudit.cpu_ms"] = round(analysis.cpu_ms, 3)
+    span.set_attributes(values)
     for finding in findings[:MAX_EVENTS]:
         event: dict[str, Any] = {
             "kind": finding.kind,
