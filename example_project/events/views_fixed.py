@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Aggregate, Avg, Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    Exists,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -35,6 +46,21 @@ def per_row(rows: QuerySet[Any], key: str, aggregate: Aggregate) -> Subquery:
     """``aggregate`` over the ``rows`` whose ``key`` is the outer row: a correlated subquery."""
     related = rows.filter(**{key: OuterRef("pk")}).order_by().values(key)
     return Subquery(related.annotate(value=aggregate).values("value"))
+
+
+def count_per_row(rows: QuerySet[Any], key: str) -> Subquery:
+    """How many of the ``rows`` have the outer row as ``key``: a correlated ``COUNT(*)``.
+
+    Not grouped, so it returns one row, 0 included, and needs no ``Coalesce``:
+    next to an aggregate annotation Django would add ``Coalesce(subquery)`` to
+    the outer ``GROUP BY``, and PostgreSQL would run it once per joined row.
+    """
+    related = rows.filter(**{key: OuterRef("pk")}).order_by()
+    return Subquery(
+        related.annotate(value=Func(template="COUNT(*)", output_field=IntegerField())).values(
+            "value"
+        )
+    )
 
 
 def events_for_listing() -> QuerySet[Event]:
@@ -64,8 +90,8 @@ def events_for_listing() -> QuerySet[Event]:
             to_attr="latest_reviews",
         ),
     ).annotate(
-        ticket_count=Coalesce(per_row(Ticket.objects, "event", Count("pk")), 0),
-        review_count=Coalesce(per_row(Review.objects, "event", Count("pk")), 0),
+        ticket_count=count_per_row(Ticket.objects, "event"),
+        review_count=count_per_row(Review.objects, "event"),
         average_rating=per_row(Review.objects, "event", Avg("rating")),
     )
 
