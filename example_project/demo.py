@@ -94,7 +94,7 @@ STEPS = [
                 "from typing import Any\n\n"
                 "from django.db.models import (\n"
                 + "".join(f"    {name},\n" for name in N_PLUS_ONE_IMPORTS)
-                + ")\nfrom django.db.models.functions import Coalesce\n",
+                + ")\n",
             ),
             (
                 "from example_project.events.models import Event, Organizer, Ticket, Venue\n",
@@ -116,6 +116,12 @@ STEPS = [
         'Count("tickets__attendee", distinct=True) joined every ticket and grouped\n'
         "the rows back; a per-row subquery counts only the page's events.",
         functions=["with_attendee_count"],
+        imports=[
+            (
+                ")\nfrom django.http import",
+                ")\nfrom django.db.models.functions import Coalesce\nfrom django.http import",
+            )
+        ],
     ),
 ]
 

@@ -5,9 +5,9 @@ compare scenarios) builds it. Unlike the small factory-boy set (``seed
 --scale N``), its shape is skewed the way real platforms are:
 
 * tag popularity follows a Zipf law (``jazz`` is the most used of 40 tags and
-  sits on about a third of the events, the last tags on a few hundred);
-* organizer and venue sizes follow Zipf laws too (the biggest organizer runs
-  tens of thousands of events, most run a handful);
+  sits on 45 % of the events, the rarest on 1 %);
+* organizer and venue sizes follow Zipf laws too (at 300,000 events the
+  biggest organizer runs 36,600 of them, the smallest a few dozen);
 * tickets per event follow a Pareto law (most events sell a dozen tickets, a
   few sell thousands), reviews grow with the tickets sold;
 * descriptions are a few hundred characters, as a real listing's are.

@@ -54,6 +54,8 @@ def count_per_row(rows: QuerySet[Any], key: str) -> Subquery:
     Not grouped, so it returns one row, 0 included, and needs no ``Coalesce``:
     next to an aggregate annotation Django would add ``Coalesce(subquery)`` to
     the outer ``GROUP BY``, and PostgreSQL would run it once per joined row.
+    And ``COUNT(*)``, not ``COUNT(id)``: the foreign key's index answers it
+    alone (an index-only scan), where counting ``id`` reads every row.
     """
     related = rows.filter(**{key: OuterRef("pk")}).order_by()
     return Subquery(
@@ -67,22 +69,16 @@ def events_for_listing() -> QuerySet[Event]:
     return Event.objects.prefetch_related(
         Prefetch(
             "organizer",
-            Organizer.objects.annotate(
-                event_count=Coalesce(per_row(Event.objects, "organizer", Count("pk")), 0)
-            ),
+            Organizer.objects.annotate(event_count=count_per_row(Event.objects, "organizer")),
         ),
         Prefetch(
             "venue",
-            Venue.objects.annotate(
-                event_count=Coalesce(per_row(Event.objects, "venue", Count("pk")), 0)
-            ),
+            Venue.objects.annotate(event_count=count_per_row(Event.objects, "venue")),
         ),
         "tags",
         Prefetch(
             "ticket_types",
-            TicketType.objects.annotate(
-                sold=Coalesce(per_row(Ticket.objects, "ticket_type", Count("pk")), 0)
-            ),
+            TicketType.objects.annotate(sold=count_per_row(Ticket.objects, "ticket_type")),
         ),
         Prefetch(
             "reviews",
@@ -127,9 +123,7 @@ def event_detail(request: Request, slug: str) -> Response:
 
 @api_view(["GET"])
 def organizer_list(request: Request) -> Response:
-    organizers = Organizer.objects.annotate(
-        event_count=Coalesce(per_row(Event.objects, "organizer", Count("pk")), 0)
-    )
+    organizers = Organizer.objects.annotate(event_count=count_per_row(Event.objects, "organizer"))
     paginator = Pagination()
     page = paginator.paginate_queryset(organizers, request)
     data = OrganizerSerializer(page, many=True).data

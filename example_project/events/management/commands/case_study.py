@@ -214,6 +214,12 @@ class Command(BaseCommand):
         self.stdout.write(f"payload: {verdict} ({', '.join(sorted(hashes))})")
         if explain:
             for state, m in measured.items():
+                queries = sorted(m.recording.queries, key=lambda q: -q.duration)
+                self.stdout.write(f"\n-- {state}: slowest queries of the last run")
+                for event in queries[:6]:
+                    sql = " ".join(event.sql.split())
+                    self.stdout.write(f"{event.duration * 1000:9.1f} ms  {sql[:150]}")
+            for state, m in measured.items():
                 for name, event in (
                     ("COUNT", m.recording.queries[0]),
                     ("page", m.recording.queries[1]),
