@@ -1,7 +1,7 @@
 """The production-like data set and the case study's table (docs/case-study.md), on a slice.
 
 ``seed --size large`` (300,000 events, ~4.9M tickets) takes over a minute and
-the full ``demo.py --large`` run about half an hour, so CI builds the ``ci``
+the full ``demo.py --large`` run about forty minutes, so CI builds the ``ci``
 slice (10,000 events) of the same generator and runs the same pipeline on it:
 the seed command, ``manage.py case_study --explain``, and ``demo.py --large``
 with its three compares. Timings are not asserted (the docs page carries the
