@@ -45,6 +45,7 @@ IGNORED = (
     "views_fixed.py",
     "serializers_fixed.py",
     "demo.py",
+    "large_run.py",
 )
 
 URLS_SWITCH = """\
@@ -55,6 +56,13 @@ if settings.EXAMPLE_VARIANT == "fixed":
 else:
     from example_project.events import views
 """
+
+
+#: What ``views.py`` imports from django.db.models after the N+1 commit.
+N_PLUS_ONE_IMPORTS = (
+    "Aggregate", "Avg", "Count", "Func", "IntegerField", "OuterRef", "Prefetch", "QuerySet",
+    "Subquery",
+)  # fmt: skip
 
 
 @dataclass
@@ -73,13 +81,20 @@ STEPS = [
         "select_related/prefetch_related for organizer, venue, tags, ticket types\n"
         "and the latest review; the serializers read annotations instead of\n"
         "running one COUNT per row.",
-        functions=["per_row", "events_for_listing", "organizer_list", "my_tickets"],
+        functions=[
+            "per_row",
+            "count_per_row",
+            "events_for_listing",
+            "organizer_list",
+            "my_tickets",
+        ],
         imports=[
             (
                 "from django.db.models import Count, Prefetch, QuerySet\n",
                 "from typing import Any\n\n"
-                "from django.db.models import Aggregate, Avg, Count, OuterRef, Prefetch, QuerySet,"
-                " Subquery\nfrom django.db.models.functions import Coalesce\n",
+                "from django.db.models import (\n"
+                + "".join(f"    {name},\n" for name in N_PLUS_ONE_IMPORTS)
+                + ")\n",
             ),
             (
                 "from example_project.events.models import Event, Organizer, Ticket, Venue\n",
@@ -94,13 +109,19 @@ STEPS = [
         "The paginator counted a SELECT DISTINCT of every column over the\n"
         "many-to-many join; an EXISTS filter needs no DISTINCT.",
         functions=["filter_by_tag"],
-        imports=[("Aggregate, Avg, Count, OuterRef,", "Aggregate, Avg, Count, Exists, OuterRef,")],
+        imports=[("    Count,\n    Func,\n", "    Count,\n    Exists,\n    Func,\n")],
     ),
     Step(
         "Event list: count attendees in a correlated subquery (forced GROUP BY)\n\n"
         'Count("tickets__attendee", distinct=True) joined every ticket and grouped\n'
         "the rows back; a per-row subquery counts only the page's events.",
         functions=["with_attendee_count"],
+        imports=[
+            (
+                ")\nfrom django.http import",
+                ")\nfrom django.db.models.functions import Coalesce\nfrom django.http import",
+            )
+        ],
     ),
 ]
 
@@ -231,6 +252,25 @@ def main(argv: list[str] | None = None) -> None:
         "options (e.g. --compare --format markdown), and remove the repository afterwards "
         "unless DEST was given",
     )
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="the case study's table at production-like scale on PostgreSQL: seed and time a "
+        "real database, then one compare per lever (see docs/case-study.md)",
+    )
+    parser.add_argument(
+        "--size",
+        default="large",
+        help="with --large: the data set of events/bulk.py (ci, medium, large; default large)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="with --large: rounds per compare (default 7)"
+    )
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="with --large: keep the seeded real database (DATABASE_URL) afterwards",
+    )
     args = parser.parse_args(argv)
     if args.dest:
         dest = Path(args.dest).resolve()
@@ -247,11 +287,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {BRANCH}  three commits, one lever each:")
     for line in log.splitlines():
         print(f"      {line}")
-    removed_afterwards = args.compare is not None and not args.dest
+    removed_afterwards = (args.compare is not None or args.large) and not args.dest
     if removed_afterwards:
         print(f"\n{dest} is removed after the compare; pass a DEST folder to keep it.")
     else:
         _print_try(dest, python)
+    if args.large:
+        import large_run
+
+        try:
+            large_run.run(dest, BRANCH, size=args.size, rounds=args.rounds, keep_db=args.keep_db)
+        finally:
+            if not args.dest:
+                shutil.rmtree(dest, ignore_errors=True)
+        return
     if args.compare is None:
         print(f"\nRemove it afterwards: rm -rf {dest}")
         return

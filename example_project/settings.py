@@ -11,6 +11,11 @@ Environment variables:
 * ``EXAMPLE_SCALE``: how many times the data set the audit scenarios load
   is multiplied (default 1: 60 events); ``manage.py seed --scale N`` is
   the same for the configured database.
+* ``EXAMPLE_SIZE``: instead, the production-like data set of that size
+  (``ci``, ``medium`` or ``large``; see ``events/bulk.py``) for the audit
+  scenarios, as ``manage.py seed --size`` loads it.
+* ``EXAMPLE_QUERY_LOG``: a folder; every query of every recorded request is
+  written there at exit (see ``querylog.py``; ``demo.py --large`` uses it).
 * ``DJANGO_DEBUG``: ``1`` (default) or ``0``.
 """
 
@@ -37,6 +42,7 @@ if EXAMPLE_VARIANT not in ("slow", "fixed"):
     )
 
 EXAMPLE_SCALE = int(os.environ.get("EXAMPLE_SCALE", "1"))
+EXAMPLE_SIZE = os.environ.get("EXAMPLE_SIZE", "")
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
@@ -55,6 +61,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
+
+if os.environ.get("EXAMPLE_QUERY_LOG"):
+    MIDDLEWARE.insert(0, "example_project.querylog.QueryLogMiddleware")
 
 ROOT_URLCONF = "example_project.urls"
 

@@ -1,29 +1,42 @@
 """What ``manage.py perfaudit audit`` requests: one scenario per endpoint.
 
 Each set-up function runs in a fresh throwaway test database and loads the
-fixed-seed data set (``EXAMPLE_SCALE`` times), so every run sees the same
-rows and the payload hashes can be compared between two versions of the code.
+fixed-seed data set (``EXAMPLE_SCALE`` times, or the production-like set of
+``EXAMPLE_SIZE``), so every run sees the same rows and the payload hashes can
+be compared between two versions of the code.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from example_project.events.factories import seed
+from example_project.events import bulk
+from example_project.events.factories import seed as seed_small
 from example_project.events.models import Event
 from perfaudit.scenarios import Request, scenario
+
+
+def seed() -> None:
+    """The data set the settings ask for: ``EXAMPLE_SIZE``, else ``EXAMPLE_SCALE``."""
+    size = getattr(settings, "EXAMPLE_SIZE", "")
+    if size:
+        if size not in bulk.SIZES:
+            raise ValueError(f"EXAMPLE_SIZE must be one of {sorted(bulk.SIZES)}, got {size!r}")
+        bulk.build(bulk.SIZES[size])
+    else:
+        seed_small(scale=settings.EXAMPLE_SCALE)
 
 
 @scenario("event-list", requests=[Request("GET", "/api/events/", query={"tag": "jazz"})])
 def event_list() -> None:
     """The first page of jazz events: ten events, their organizer, venue, tags and tickets."""
-    seed(scale=settings.EXAMPLE_SCALE)
+    seed()
 
 
 @scenario("event-detail", requests=[Request("GET", "/api/events/{slug}/")])
 def event_detail() -> dict[str, str]:
     """One event's page; its slug comes from the data."""
-    seed(scale=settings.EXAMPLE_SCALE)
+    seed()
     return {"slug": Event.objects.order_by("starts_at", "id").values_list("slug", flat=True)[0]}
 
 
@@ -55,16 +68,16 @@ def event_availability() -> dict[str, str]:
 @scenario("organizer-list", requests=["/api/organizers/"])
 def organizer_list() -> None:
     """Every organizer with its number of events."""
-    seed(scale=settings.EXAMPLE_SCALE)
+    seed()
 
 
 @scenario("my-tickets", requests=[Request("GET", "/api/me/tickets/", user="alice")])
 def my_tickets() -> None:
     """The tickets of the signed-in attendee (alice holds four)."""
-    seed(scale=settings.EXAMPLE_SCALE)
+    seed()
 
 
 @scenario("venue-page", requests=["/venues/"])
 def venue_page() -> None:
     """A plain Django HTML page: every venue and its events."""
-    seed(scale=settings.EXAMPLE_SCALE)
+    seed()
