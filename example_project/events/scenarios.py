@@ -56,7 +56,7 @@ def event_availability() -> dict[str, str]:
         venue_summary_key,
     )
 
-    seed(scale=settings.EXAMPLE_SCALE)
+    seed()
     event = Event.objects.select_related("venue").order_by("starts_at", "id")[0]
     venue = event.venue
     summary = {"name": venue.name, "events": venue.events.count()}
