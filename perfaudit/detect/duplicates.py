@@ -1,13 +1,17 @@
 """Duplicate reads: the same SQL with the same parameters, run more than once.
 
-Queries already explained by an N+1 finding are left out (a loop that loads
-the same author twice is one N+1, not also a duplicate). Needs captured
-parameters: with ``CAPTURE_PARAMS`` off nothing can be proven identical.
+Judged within one unit (a request, or code between requests), and never
+across a write: a read repeated after an ``INSERT``/``UPDATE``/``DELETE`` of
+one of its tables on the same connection may see new rows, so reusing the
+first result would be stale. Queries already explained by an N+1 finding are
+left out (a loop that loads the same author twice is one N+1, not also a
+duplicate). Needs captured parameters: with ``CAPTURE_PARAMS`` off nothing
+can be proven identical.
 """
 
 from __future__ import annotations
 
-from perfaudit.capture import Recording
+from perfaudit.capture import CallSite, Recording
 from perfaudit.conf import app_settings
 from perfaudit.detect import n_plus_one
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share, params_key
@@ -24,14 +28,23 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
     claimed = analysis.claimed
     if claimed is None:
         found = n_plus_one.groups(analysis, app_settings.N_PLUS_ONE_MIN_REPEATS)
-        claimed = analysis.claimed = {i for indices in found for i in indices}
-    by_sql: dict[tuple[str, int], list[int]] = {}
-    events, shape_index = analysis.events, analysis.shape_index
-    for i in analysis.matching(_is_read):
-        event = events[i]
-        if i in claimed or event.params is None:
+        claimed = analysis.claimed = {i for group in found for i in group.indices}
+    by_sql: dict[tuple[object, ...], list[int]] = {}
+    events, shape_index, shapes = analysis.events, analysis.shape_index, analysis.shapes
+    # Writes seen so far per (alias, table): a read's key includes the count
+    # for each table it reads, so reads on either side of a write never match.
+    writes: dict[tuple[str, str], int] = {}
+    reads = set(analysis.matching(_is_read))
+    for i, event in enumerate(events):
+        shape = shapes[i]
+        if shape.written:
+            for table in shape.written:
+                writes[(event.alias, table)] = writes.get((event.alias, table), 0) + 1
             continue
-        by_sql.setdefault((event.alias, shape_index[i]), []).append(i)
+        if i not in reads or i in claimed or event.params is None:
+            continue
+        epoch = tuple(writes.get((event.alias, t), 0) for t in shape.tables) if writes else ()
+        by_sql.setdefault((event.alias, shape_index[i], epoch), []).append(i)
 
     findings = []
     for indices in by_sql.values():
@@ -66,12 +79,35 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
         sql=event.sql,
         suggestion=(
             f"The same query with the same parameters ran {len(indices)} times "
-            f"(from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}); run it "
-            f"once and reuse the result: keep the object in a variable, pass it down, or "
-            f"cache it on the instance (`functools.cached_property`)."
+            f"(from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}) with no "
+            f"write to its tables in between; {_advice(shape, sites, table)}"
         ),
         table=table,
         model=analysis.schema.label(table),
         share=analysis.share(total),
         callsites=sites,
     )
+
+
+def _advice(shape: SqlShape, sites: tuple[CallSite, ...], table: str | None) -> str:
+    """What to do, for this kind of repeated read."""
+    if "FOR UPDATE" in shape.fingerprint:
+        return (
+            "the row is already locked by the first `select_for_update()` in this "
+            "transaction: keep that object instead of locking it again."
+        )
+    if table == "django_session":
+        return "read the session through `request.session`, which loads it once per request."
+    if len(sites) > 1:
+        return (
+            "run it once and pass the result down to the other call sites (a variable, an "
+            "argument, or an attribute of the object they share)."
+        )
+    site = sites[0] if sites else None
+    if site is not None and "." in site.function:
+        return (
+            f"run it once and reuse the result: `{site.function}` runs the same lookup each "
+            f"time it is called; keep the result on the instance (`functools.cached_property`) "
+            f"or compute it before the loop."
+        )
+    return "run it once and reuse the result (keep the object in a variable, or pass it down)."
