@@ -13,6 +13,7 @@ query are merged into one finding, whatever the call sites.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from perfaudit.capture import Recording
@@ -89,7 +90,29 @@ def _row_key(evidence: Evidence, indices: list[int]) -> Group | None:
         for n, s in enumerate(layout)
         if n not in changed and s.column and s.column in filters and s.op in ("=", "IN")
     ]
+    # Conditions without a parameter (`NOT loan.returned`, `IS NULL`) restrict
+    # the rows too: a prefetch that dropped them would change the result.
+    fixed.extend(c for c in _where_columns(shape) if c not in fixed)
     return Group(indices, keys[0], [c for c in dict.fromkeys(fixed) if c not in keys])
+
+
+_WHERE = re.compile(r" WHERE (.*?)(?: ORDER BY | LIMIT | GROUP BY | FOR UPDATE|$)")
+_COLUMN = re.compile(r"\b([a-z_][\w$]*)\.([a-z_][\w$]*)\b", re.IGNORECASE)
+
+
+def _where_columns(shape: SqlShape) -> list[str]:
+    """``table.column`` of the main tables mentioned in the main ``WHERE``."""
+    match = _WHERE.search(shape.fingerprint)
+    if match is None:
+        return []
+    if "SELECT" in match.group(1):
+        return ["?.?"]  # a subquery restricts the rows in a way no fix here can keep
+    tables = shape.main_tables
+    return [
+        f"{m.group(1)}.{m.group(2)}"
+        for m in _COLUMN.finditer(match.group(1))
+        if m.group(1) in tables
+    ]
 
 
 def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> list[Finding]:
