@@ -174,12 +174,20 @@ def _rewrite(
             "numbers, a different result: check which one the code means before rewriting."
         )
     main = shape.main_tables[0]
-    restricted = [c for c in _where_tables(shape) if c != main]
-    if restricted or " INNER JOIN " in shape.fingerprint:
+    counted = {a.table for a in annotations}
+    restricted = {t for t in _where_tables(shape) if t != main}
+    inner = set(re.findall(r" INNER JOIN (\w+)", shape.fingerprint))
+    if (restricted | inner) & counted:
         return None, (
-            "A joined table is also filtered (or inner-joined), so the aggregate counts only "
-            "the matching rows: a rewrite must repeat that filter inside each correlated "
-            "subquery; none is given here."
+            "A joined table that is aggregated is also filtered (or inner-joined), so the "
+            "aggregate covers only the matching rows: a rewrite must repeat that filter inside "
+            "each correlated subquery; none is given here."
+        )
+    if restricted and not all(a.distinct for a in annotations):
+        return None, (
+            f"The rows are also filtered through {', '.join(sorted(restricted))}, whose join "
+            "can repeat each row in the aggregate: correlated subqueries would not count "
+            "those repeats, a different result; check which one the code means first."
         )
     parts = []
     for annotation in annotations:
