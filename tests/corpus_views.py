@@ -63,14 +63,17 @@ class FixedBookList(generics.ListAPIView[Book]):
     serializer_class = BookSerializer
 
     def get_queryset(self) -> Any:
-        reader = self.request.user.reader  # type: ignore[union-attr]
+        request = self.request
         return (
             Book.objects.order_by("id")
             .select_related("author")
             .prefetch_related("tags")
             .annotate(
                 in_favorites=Exists(
-                    Reader.favorites.through.objects.filter(reader=reader, book=OuterRef("pk"))
+                    Reader.favorites.through.objects.filter(
+                        reader=request.user.reader,  # type: ignore[union-attr]
+                        book=OuterRef("pk"),
+                    )
                 )
             )
             .annotate(

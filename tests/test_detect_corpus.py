@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -88,7 +89,7 @@ def test_generic_view_with_reader_side_favorites(library: dict[str, Any]) -> Non
     assert favorites.count == 5
     assert favorites.fix == (
         "annotate(in_favorites=Exists(Reader.favorites.through.objects.filter("
-        'reader=reader, book=OuterRef("pk"))))'
+        'reader=request.user.reader, book=OuterRef("pk"))))'
     )
     assert favorites.callsite is not None
     assert favorites.callsite.lineno == line_of(
@@ -152,15 +153,28 @@ def test_reader_side_follows_under_a_joined_parent(library: dict[str, Any]) -> N
         return [reader.is_following(loan.reader) for loan in Loan.objects.select_related("reader")]
 
     finding = _by_relation(run(_record(loop)))["Reader.follows"]
-    # The Reader rows are joined into the Loan query: no annotation can reach them.
-    assert finding.fix == 'set(reader.follows.values_list("pk", flat=True))'
+    # The Reader rows are joined into the Loan query: the annotation reaches them
+    # through the join (`OuterRef("reader")`), on the Loan queryset.
+    assert finding.fix == (
+        "annotate(reader_in_follows=Exists(Reader.follows.through.objects.filter("
+        'from_reader=request.user.reader, to_reader=OuterRef("reader"))))'
+    )
+    request = SimpleNamespace(user=reader.user)  # what a view has
 
     def fixed() -> list[bool]:
-        ids = set(reader.follows.values_list("pk", flat=True))
-        return [loan.reader.pk in ids for loan in Loan.objects.select_related("reader")]
+        loans = Loan.objects.select_related("reader").annotate(
+            reader_in_follows=Exists(
+                Reader.follows.through.objects.filter(
+                    from_reader=request.user.reader, to_reader=OuterRef("reader")
+                )
+            )
+        )
+        return [loan.reader_in_follows for loan in loans]
 
+    assert _code(finding.fix) in _code(inspect.getsource(fixed))
     rec = _record(fixed)
     assert run(rec) == []
+    assert len(rec) == 1
     assert fixed() == loop()
 
 
@@ -294,7 +308,8 @@ def test_reads_on_either_side_of_a_write_are_not_duplicates(library: dict[str, A
 def _code(text: str) -> str:
     """Source text without whitespace and trailing commas (the formatter's), for
     "the fix is in the fixed code" checks."""
-    return "".join(text.split()).replace(",)", ")")
+    lines = [line.split("  #")[0] for line in text.splitlines()]
+    return "".join("".join(lines).split()).replace(",)", ")")
 
 
 def _json(response: Any) -> Any:
@@ -302,4 +317,15 @@ def _json(response: Any) -> Any:
     return json.loads(response.content)
 
 
-__all__ = ["Exists", "OuterRef"]
+def test_a_loop_re_reading_several_rows_is_one_duplicate() -> None:
+    authors = AuthorFactory.create_batch(3)
+
+    def loop() -> None:
+        for _ in range(2):
+            for author in authors:
+                Author.objects.filter(pk=author.pk, name=author.name).first()
+
+    # Six reads of three rows, from one line, no parent query: one finding, not three.
+    findings = run(_record(loop))
+    assert [(f.kind, f.count) for f in findings] == [("duplicate", 6)]
+    assert "3 different values" in findings[0].suggestion

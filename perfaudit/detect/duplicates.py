@@ -27,9 +27,9 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
         min_repeats = app_settings.DUPLICATE_MIN_REPEATS
     claimed = analysis.claimed
     if claimed is None:
-        found = n_plus_one.groups(analysis, app_settings.N_PLUS_ONE_MIN_REPEATS)
-        claimed = analysis.claimed = {i for group in found for i in group.indices}
-    by_sql: dict[tuple[object, ...], list[int]] = {}
+        n_plus_one.detect(analysis)  # sets the queries its findings explain
+        claimed = analysis.claimed or set()
+    by_sql: dict[tuple[str, int, tuple[int, ...]], list[int]] = {}
     events, shape_index, shapes = analysis.events, analysis.shape_index, analysis.shapes
     # Writes seen so far per (alias, table): a read's key includes the count
     # for each table it reads, so reads on either side of a write never match.
@@ -46,8 +46,10 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
         epoch = tuple(writes.get((event.alias, t), 0) for t in shape.tables) if writes else ()
         by_sql.setdefault((event.alias, shape_index[i], epoch), []).append(i)
 
-    findings = []
-    for indices in by_sql.values():
+    # One finding per statement shape: a loop that re-reads several rows is
+    # one finding (its values counted), not one per repeated value.
+    repeated: dict[tuple[str, int], list[list[int]]] = {}
+    for (alias, index, _epoch), indices in by_sql.items():
         if len(indices) < min_repeats:
             continue
         by_params: dict[object, list[int]] = {}
@@ -55,15 +57,18 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
             by_params.setdefault(params_key(analysis.events[i].params), []).append(i)
         for same in by_params.values():
             if len(same) >= min_repeats:
-                findings.append(_finding(analysis, same))
-    return findings
+                repeated.setdefault((alias, index), []).append(same)
+    return [
+        _finding(analysis, sorted(i for same in sets for i in same), len(sets))
+        for sets in repeated.values()
+    ]
 
 
 def _is_read(shape: SqlShape) -> bool:
     return shape.kind == "select"
 
 
-def _finding(analysis: Evidence, indices: list[int]) -> Finding:
+def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding:
     event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
     total = analysis.total(indices)
     sites = analysis.sites(indices)
@@ -78,9 +83,10 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
         callsite=event.callsite,
         sql=event.sql,
         suggestion=(
-            f"The same query with the same parameters ran {len(indices)} times "
-            f"(from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}) with no "
-            f"write to its tables in between; {_advice(shape, sites, table)}"
+            f"The same query with the same parameters ran {len(indices)} times"
+            + (f" ({values} different values, each read more than once)" if values > 1 else "")
+            + f" (from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}) with "
+            f"no write to its tables in between; {_advice(shape, sites, table, values)}"
         ),
         table=table,
         model=analysis.schema.label(table),
@@ -89,7 +95,7 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
     )
 
 
-def _advice(shape: SqlShape, sites: tuple[CallSite, ...], table: str | None) -> str:
+def _advice(shape: SqlShape, sites: tuple[CallSite, ...], table: str | None, values: int) -> str:
     """What to do, for this kind of repeated read."""
     if "FOR UPDATE" in shape.fingerprint:
         return (
@@ -102,6 +108,11 @@ def _advice(shape: SqlShape, sites: tuple[CallSite, ...], table: str | None) -> 
         return (
             "run it once and pass the result down to the other call sites (a variable, an "
             "argument, or an attribute of the object they share)."
+        )
+    if values > 1:
+        return (
+            "load the rows once before the loop (`in_bulk(ids)`) and look them up in the dict, "
+            "or keep each one the first time it is read."
         )
     site = sites[0] if sites else None
     if site is not None and "." in site.function:

@@ -114,20 +114,28 @@ def _aggregate(access: Access, parent: Parent, where: str, on: str) -> tuple[str
             f"with the parent rows of {on}.",
             None,
         )
-    inner = _correlated(relation, access.fixed, access.mode)
-    name = f"{relation.name}_count" if access.mode == "count" else f"has_{relation.name}"
+    prefix = "__".join(parent.path)
+    # Through single-valued steps the outer row reaches the parent's key
+    # directly (`OuterRef("author")`); through a multi-valued one it cannot.
+    outer = prefix if parent.path and not parent.multi else "pk"
+    inner = _correlated(relation, access.fixed, access.mode, outer)
+    base = f"{relation.name}_count" if access.mode == "count" else f"has_{relation.name}"
+    name = f"{prefix}_{base}" if parent.path else base
     annotate = f"annotate({name}={inner})"
-    if parent.path:
-        prefix = "__".join(parent.path)
+    if parent.multi:
+        inner = _correlated(relation, access.fixed, access.mode, "pk")
         fix = (
             f'prefetch_related(Prefetch("{prefix}", queryset='
-            f"{relation.source.__name__}.objects.{annotate}))"
+            f"{relation.source.__name__}.objects.annotate({base}={inner})))"
         )
+        read = f"obj.{base} on each prefetched `{relation.source.__name__}`"
     else:
         fix = annotate
-    read = f"obj.{name}"
+        read = f"obj.{name}"
     sentence = f"`{relation.label}` is {verb} one row at a time ({where}); add `{fix}` to {on} "
-    if access.mode == "count" and not access.fixed:
+    if "Coalesce(" in fix:
+        sentence += "(`from django.db.models.functions import Coalesce`) "
+    if access.mode == "count" and not access.fixed and not parent.path:
         sentence += (
             f'and read `{read}` (or `prefetch_related("{relation.name}")` and '
             f"`len(obj.{relation.name}.all())`)."
@@ -137,7 +145,7 @@ def _aggregate(access: Access, parent: Parent, where: str, on: str) -> tuple[str
     return sentence, fix
 
 
-def _correlated(relation: Relation, fixed: tuple[str, ...], mode: str) -> str:
+def _correlated(relation: Relation, fixed: tuple[str, ...], mode: str, outer: str = "pk") -> str:
     """``Subquery`` counting, or ``Exists`` probing, the relation's rows per parent."""
     if relation.kind == "m2m":
         through = getattr(relation.source, relation.name).through
@@ -148,9 +156,9 @@ def _correlated(relation: Relation, fixed: tuple[str, ...], mode: str) -> str:
     fk = _fk_name(through, relation)
     extra = "".join(f", {name}={name}" for name in fixed)
     if mode == "exists":
-        return f'Exists({counted}.objects.filter({fk}=OuterRef("pk"){extra}))'
+        return f'Exists({counted}.objects.filter({fk}=OuterRef("{outer}"){extra}))'
     return (
-        f'Coalesce(Subquery({counted}.objects.filter({fk}=OuterRef("pk"){extra})'
+        f'Coalesce(Subquery({counted}.objects.filter({fk}=OuterRef("{outer}"){extra})'
         f'.order_by().values("{fk}").annotate(n=Count("pk")).values("n")), 0)'
     )
 
@@ -176,29 +184,50 @@ def _reader(access: Access, parent: Parent, where: str, on: str) -> tuple[str, s
     """``reader.m2m.filter(pk=row.pk).exists()`` per row: one probe per row."""
     relation, field = access.relation, access.through
     assert field is not None
-    reader = relation.source.__name__
-    variable = reader.lower()
+    variable = _reader_expression(relation.source)
     if relation.source is field.model and relation.name == field.name:
         mine, theirs = field.m2m_field_name(), field.m2m_reverse_field_name()  # type: ignore[attr-defined]
     else:
         mine, theirs = field.m2m_reverse_field_name(), field.m2m_field_name()  # type: ignore[attr-defined]
     through = f"{field.model.__name__}.{field.name}.through"
-    name = f"in_{relation.name}"
-    exists = f'Exists({through}.objects.filter({mine}={variable}, {theirs}=OuterRef("pk")))'
-    ids = f'set({variable}.{relation.name}.values_list("pk", flat=True))'
     rows = relation.target.__name__
-    if parent.path:
+    if parent.multi:
+        ids = f'set({variable}.{relation.name}.values_list("pk", flat=True))'
         return (
             f"`{relation.label}` is probed once per `{rows}` row from the reader's side "
-            f"(`{variable}.{relation.name}.filter(pk=row.pk).exists()`; {where}); read the "
-            f"reader's ids once per request with `{ids}` and test `row.pk in ids`.",
-            ids,
+            f"(`{variable}.{relation.name}.filter(pk=row.pk).exists()`; {where}; rows loaded "
+            f"by {on}); read the reader's ids once per request with `{ids}` and test "
+            f"`row.pk in ids`.",
+            None,
         )
+    outer = "__".join(parent.path) if parent.path else "pk"
+    name = f"{outer}_in_{relation.name}" if parent.path else f"in_{relation.name}"
+    exists = f'Exists({through}.objects.filter({mine}={variable}, {theirs}=OuterRef("{outer}")))'
     fix = f"annotate({name}={exists})"
+    row = f"row.{'.'.join(parent.path)}" if parent.path else "row"
     return (
         f"`{relation.label}` is probed once per `{rows}` row from the reader's side "
-        f"(`{variable}.{relation.name}.filter(pk=row.pk).exists()`; {where}); add `{fix}` to "
-        f"{on} and read `row.{name}`, or read the ids once per request with `{ids}` and test "
-        f"`row.pk in ids`.",
+        f"(`{variable}.{relation.name}.filter(pk={row}.pk).exists()`; {where}); add `{fix}` to "
+        f"{on} and read `row.{name}`, or read the ids once per request with "
+        f'`set({variable}.{relation.name}.values_list("pk", flat=True))` and test '
+        f"`{row}.pk in ids`.",
         fix,
     )
+
+
+def _reader_expression(reader: type[Model]) -> str:
+    """How code reaches the reader: ``request.user.profile`` for a user's one-to-one."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        user = get_user_model()
+    except Exception:  # auth not installed or misconfigured: a plain variable
+        user = None
+    if reader is user:
+        return "request.user"
+    for field in reader._meta.concrete_fields:
+        if field.one_to_one and field.related_model is user:
+            accessor = field.remote_field.get_accessor_name()  # type: ignore[union-attr]
+            if accessor:
+                return f"request.user.{accessor}"
+    return reader.__name__.lower()

@@ -23,7 +23,7 @@ from perfaudit.detect.finding import Finding
 from perfaudit.detect.fixes import suggest
 from perfaudit.detect.params import slots, varying
 from perfaudit.detect.parents import Parent, locate
-from perfaudit.detect.relations import Access, access_of, selected_columns
+from perfaudit.detect.relations import Access, access_of, is_row_load, selected_columns
 from perfaudit.detect.schema import Relation
 from perfaudit.detect.views import view_queryset
 from perfaudit.sql.shape import SqlShape
@@ -120,12 +120,11 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
     if min_repeats is None:
         min_repeats = app_settings.N_PLUS_ONE_MIN_REPEATS
     found = groups(evidence, min_repeats)
-    evidence.claimed = {i for group in found for i in group.indices}
     links: dict[int, tuple[Relation, int]] = {}
     merged: dict[tuple[object, ...], tuple[Group, Access | None, Parent | None, list[int]]] = {}
     for group in found:
         access, parent = _classify(evidence, group, links)
-        if access is not None and parent is None:
+        if parent is None and (access is not None or not _rows_loaded_before(evidence, group)):
             continue  # no parent rows loaded in this unit: not a loop over rows
         if access is not None and access.mode == "load":
             for i in group.indices:
@@ -138,6 +137,8 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
             merged[key][3].extend(group.indices)
         else:
             merged[key] = (group, access, parent, list(group.indices))
+    # The queries an N+1 finding explains: its repeated values are not also duplicates.
+    evidence.claimed = {i for *_, indices in merged.values() for i in indices}
     return [
         _finding(evidence, group, access, parent, sorted(indices))
         for group, access, parent, indices in merged.values()
@@ -227,6 +228,15 @@ def _finding(
     )
 
 
+def _rows_loaded_before(evidence: Evidence, group: Group) -> bool:
+    """Some query of the unit loaded rows before the group (the relation is unknown)."""
+    first = group.indices[0]
+    own = evidence.shape_index[first]
+    return any(
+        is_row_load(evidence.shapes[i]) and evidence.shape_index[i] != own for i in range(first)
+    )
+
+
 def _recent_tables(evidence: Evidence, before: int) -> list[str]:
     """Tables read by the queries before ``before``, most recent first."""
     tables: list[str] = []
@@ -240,7 +250,7 @@ def _recent_tables(evidence: Evidence, before: int) -> list[str]:
 def _loaded_at(evidence: Evidence, parent: Parent) -> str:
     """ " (evaluated at x.py:12)": the view's queryset when DRF or the admin ran it."""
     site = evidence.events[parent.index].callsite
-    view = view_queryset(evidence, parent)
+    view = view_queryset(evidence, parent, site)
     if view is not None:
         return f" (evaluated at {view})"
     return f" (evaluated at {fmt_site(site)})" if site is not None else ""

@@ -26,8 +26,12 @@ __all__ = ["view_queryset"]
 _QUERYSET_LINE = re.compile(r"^\s+queryset\s*[:=]")
 
 
-def view_queryset(evidence: Evidence, parent: Parent) -> str | None:
-    """``"views.py:18 (ArticleViewSet.get_queryset)"`` or ``None`` when no view applies."""
+def view_queryset(evidence: Evidence, parent: Parent, site: CallSite | None) -> str | None:
+    """``"views.py:18 (ArticleViewSet.get_queryset)"`` or ``None`` when no view applies.
+
+    ``None`` too when the parent query was issued from the view's own code
+    (an overridden ``list()``): that line is the one to show.
+    """
     label = evidence.request
     if not label or " " not in label:
         return None
@@ -39,21 +43,30 @@ def view_queryset(evidence: Evidence, parent: Parent) -> str | None:
             match = resolve(path)
         except Resolver404:
             return None
-        return _describe(match.func, parent)
+        return _describe(match.func, parent, site)
     except Exception:  # a broken URLconf must not break detection
         return None
 
 
-def _describe(func: Any, parent: Parent) -> str | None:
+def _describe(func: Any, parent: Parent, site: CallSite | None) -> str | None:
     admin = getattr(func, "model_admin", None)
     if admin is not None and getattr(admin, "model", None) is parent.root:
+        if _inside(type(admin), site):
+            return None
         return _where(type(admin), "get_queryset") or _class_site(type(admin))
     cls = getattr(func, "cls", None) or getattr(func, "view_class", None)
     if cls is None or not hasattr(cls, "get_queryset"):
         return None
-    if _model_of(cls) is not parent.root:
+    if _model_of(cls) is not parent.root or _inside(cls, site):
         return None
     return _where(cls, "get_queryset") or _attribute_site(cls) or _class_site(cls)
+
+
+def _inside(cls: type, site: CallSite | None) -> bool:
+    """Whether ``site`` is in a method of ``cls`` (or of one of its bases)."""
+    if site is None:
+        return False
+    return any(site.function.startswith(f"{klass.__qualname__}.") for klass in cls.__mro__)
 
 
 def _model_of(cls: Any) -> Any:
