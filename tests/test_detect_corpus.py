@@ -329,3 +329,21 @@ def test_a_loop_re_reading_several_rows_is_one_duplicate() -> None:
     findings = run(_record(loop))
     assert [(f.kind, f.count) for f in findings] == [("duplicate", 6)]
     assert "3 different values" in findings[0].suggestion
+
+
+def test_re_reads_between_requests_are_the_test_checking(library: dict[str, Any]) -> None:
+    client = _client(library["readers"][0])
+    reader = library["readers"][1]
+
+    def test_body() -> None:
+        client.get(f"/corpus/readers/{reader.pk}/")
+        reader.refresh_from_db()
+        reader.refresh_from_db()
+
+    rec = _record(test_body)
+    assert len(rec.requests) == 1
+    assert run(rec) == []
+    # The same re-reads in a block that makes no request are duplicates.
+    assert [f.kind for f in run(_record(lambda: [reader.refresh_from_db() for _ in "ab"]))] == [
+        "duplicate"
+    ]

@@ -1,12 +1,15 @@
 """Duplicate reads: the same SQL with the same parameters, run more than once.
 
-Judged within one unit (a request, or code between requests), and never
-across a write: a read repeated after an ``INSERT``/``UPDATE``/``DELETE`` of
-one of its tables on the same connection may see new rows, so reusing the
-first result would be stale. Queries already explained by an N+1 finding are
-left out (a loop that loads the same author twice is one N+1, not also a
-duplicate). Needs captured parameters: with ``CAPTURE_PARAMS`` off nothing
-can be proven identical.
+Judged within one request (or, for a recording that is no request at all,
+within the recording). In a recording that spans several requests, the code
+between them is a test checking what its requests did
+(``refresh_from_db()``, ``objects.get()`` after a POST): its re-reads are not
+reported. Never across a write: a read repeated after an
+``INSERT``/``UPDATE``/``DELETE`` of one of its tables on the same connection
+may see new rows, so reusing the first result would be stale. Queries already
+explained by an N+1 finding are left out (a loop that loads the same author
+twice is one N+1, not also a duplicate). Needs captured parameters: with
+``CAPTURE_PARAMS`` off nothing can be proven identical.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ __all__ = ["detect"]
 
 def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> list[Finding]:
     analysis = Evidence.of(source)
+    if analysis.outside_requests:
+        return []  # duplicates are judged within a request (see the module docstring)
     if min_repeats is None:
         min_repeats = app_settings.DUPLICATE_MIN_REPEATS
     claimed = analysis.claimed
@@ -34,14 +39,17 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
     # Writes seen so far per (alias, table): a read's key includes the count
     # for each table it reads, so reads on either side of a write never match.
     writes: dict[tuple[str, str], int] = {}
-    reads = set(analysis.matching(_is_read))
-    for i, event in enumerate(events):
-        shape = shapes[i]
+    reads = analysis.matching(_is_read)
+    written = analysis.matching(_is_write)
+    # Reads and writes in execution order (without writes, the reads alone).
+    order = sorted(reads + written) if written else reads
+    for i in order:
+        event, shape = events[i], shapes[i]
         if shape.written:
             for table in shape.written:
                 writes[(event.alias, table)] = writes.get((event.alias, table), 0) + 1
             continue
-        if i not in reads or i in claimed or event.params is None:
+        if i in claimed or event.params is None:
             continue
         epoch = tuple(writes.get((event.alias, t), 0) for t in shape.tables) if writes else ()
         by_sql.setdefault((event.alias, shape_index[i], epoch), []).append(i)
@@ -65,7 +73,11 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
 
 
 def _is_read(shape: SqlShape) -> bool:
-    return shape.kind == "select"
+    return shape.kind == "select" and not shape.written
+
+
+def _is_write(shape: SqlShape) -> bool:
+    return bool(shape.written)
 
 
 def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
-from perfaudit.detect._common import Evidence, fmt_ms, fmt_site, fmt_source, params_key
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_site, fmt_source
 from perfaudit.detect.finding import Finding
 from perfaudit.detect.fixes import suggest
 from perfaudit.detect.params import slots, varying
@@ -70,15 +70,16 @@ def _row_key(evidence: Evidence, indices: list[int]) -> Group | None:
     events = evidence.events
     shape = evidence.shapes[indices[0]]
     params = [events[i].params for i in indices]
-    if any(p is None for p in params):
+    if None in params:
         # Parameters not captured: only a one-column lookup can be judged.
         return Group(indices, shape.filters[0]) if len(shape.filters) == 1 else None
-    rows = [params_key(p) for p in params]
-    if not all(type(p) is tuple for p in rows):
-        return None
     layout = slots(events[indices[0]].sql)
+    width = len(layout)
+    rows = [p if type(p) is tuple else tuple(p) for p in params if len(p) == width]
+    if len(rows) != len(params):
+        return None  # dict parameters, or varying lengths: not judged
     changed = varying(rows)
-    if not changed or any(len(p) != len(layout) for p in rows):
+    if not changed:
         return None
     filters = set(shape.filters)
     keys = [s.column for n, s in enumerate(layout) if n in changed and s.op == "=" and s.column]

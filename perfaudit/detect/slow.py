@@ -22,13 +22,14 @@ def detect(source: Recording | Evidence, *, threshold_ms: float | None = None) -
     if threshold_ms is None:
         threshold_ms = app_settings.SLOW_QUERY_MS
     threshold = threshold_ms / 1000.0
-    slow_shapes: set[tuple[str, str]] = set()
+    over_by_shape: dict[tuple[str, str], list[int]] = {}
     shapes = analysis.shapes
     for i, event in enumerate(analysis.events):
         if event.duration >= threshold and shapes[i].kind != "transaction":
-            slow_shapes.add((event.alias, shapes[i].fingerprint))
+            over_by_shape.setdefault((event.alias, shapes[i].fingerprint), []).append(i)
+    slow_shapes = {key for key, over in over_by_shape.items() if len(over) >= 2}
     if not slow_shapes:
-        return []
+        return []  # at most one slow run per shape: outliers
     by_shape: dict[tuple[str, str], list[int]] = {}
     for i, event in enumerate(analysis.events):
         key = (event.alias, shapes[i].fingerprint)
