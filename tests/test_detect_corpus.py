@@ -16,8 +16,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Prefetch
 from rest_framework.test import APIClient
 
@@ -25,7 +23,7 @@ import perfaudit
 from perfaudit.capture import Recording
 from perfaudit.detect import Finding, run
 from tests import corpus_views
-from tests.factories import AuthorFactory, BookFactory, TagFactory
+from tests.corpus_data import make_library
 from tests.helpers import line_of
 from tests.testapp.models import Author, Book, Loan, Reader
 
@@ -46,21 +44,7 @@ def _by_relation(findings: list[Finding]) -> dict[str | None, Finding]:
 
 @pytest.fixture
 def library() -> dict[str, Any]:
-    tags = TagFactory.create_batch(3)
-    users = [User.objects.create(username=f"reader{i}") for i in range(4)]
-    readers = [Reader.objects.create(user=user) for user in users]
-    books = []
-    for i in range(5):
-        book = BookFactory()
-        book.tags.set(tags[: i % 3 + 1])
-        books.append(book)
-    readers[0].favorites.set(books[:2])
-    readers[1].favorites.set(books[1:4])
-    readers[0].follows.set(readers[2:])
-    for i, book in enumerate(books):
-        Loan.objects.create(book=book, reader=readers[i % 4], returned=i % 2 == 0)
-        Loan.objects.create(book=book, reader=readers[(i + 1) % 4])
-    return {"readers": readers, "books": books}
+    return make_library()
 
 
 def _client(reader: Reader) -> APIClient:
@@ -240,71 +224,6 @@ def test_deferred_field_read_per_row(library: dict[str, Any]) -> None:
     assert fixed() == loop()
 
 
-def test_a_helper_reading_the_same_row_is_a_duplicate_not_an_n_plus_one(
-    library: dict[str, Any],
-) -> None:
-    reader = library["readers"][0]
-    findings = run(_record(lambda: [Reader.objects.get(pk=reader.pk) for _ in range(4)]))
-    assert [(f.kind, f.count) for f in findings] == [("duplicate", 4)]
-
-
-def test_a_varying_timestamp_is_not_a_row_key() -> None:
-    author = AuthorFactory(name="m")
-    findings = run(
-        _record(lambda: [Author.objects.filter(pk=author.pk, name__gt=c).first() for c in "abcd"])
-    )
-    assert [f.kind for f in findings] == []
-
-
-# -- batching, writes, select_for_update ----------------------------------------
-
-
-def test_iterator_with_prefetch_is_batching(library: dict[str, Any]) -> None:
-    def batches() -> list[list[str]]:
-        books = Book.objects.prefetch_related("tags").order_by("id")
-        return [[t.name for t in b.tags.all()] for b in books.iterator(chunk_size=2)]
-
-    rec = _record(batches)
-    assert len(rec) == 4  # one book query, read in 3 chunks, each with its tags prefetch
-    assert run(rec) == []
-
-
-@pytest.mark.django_db(transaction=True)
-def test_select_for_update_reread_after_a_write(library: dict[str, Any]) -> None:
-    loan = Loan.objects.order_by("id").first()
-    assert loan is not None
-
-    def reread() -> None:
-        with transaction.atomic():
-            locked = Loan.objects.select_for_update().get(pk=loan.pk)
-            Loan.objects.filter(pk=locked.pk).update(returned=True)
-            Loan.objects.select_for_update().get(pk=loan.pk)
-
-    assert run(_record(reread)) == []
-
-    def twice() -> None:
-        with transaction.atomic():
-            Loan.objects.select_for_update().get(pk=loan.pk)
-            Loan.objects.select_for_update().get(pk=loan.pk)
-
-    findings = run(_record(twice))
-    assert [f.kind for f in findings] == ["duplicate"]
-    if connection.features.has_select_for_update:
-        assert "already locked" in findings[0].suggestion
-    # (SQLite has no row locks: Django drops FOR UPDATE and it is a plain re-read.)
-
-
-def test_reads_on_either_side_of_a_write_are_not_duplicates(library: dict[str, Any]) -> None:
-    book = library["books"][0]
-
-    def refresh() -> None:
-        Book.objects.get(pk=book.pk)
-        Book.objects.filter(pk=book.pk).update(title="new")
-        Book.objects.get(pk=book.pk)
-
-    assert run(_record(refresh)) == []
-
-
 def _code(text: str) -> str:
     """Source text without whitespace and trailing commas (the formatter's), for
     "the fix is in the fixed code" checks."""
@@ -315,35 +234,3 @@ def _code(text: str) -> str:
 def _json(response: Any) -> Any:
     assert response.status_code == 200, response.content
     return json.loads(response.content)
-
-
-def test_a_loop_re_reading_several_rows_is_one_duplicate() -> None:
-    authors = AuthorFactory.create_batch(3)
-
-    def loop() -> None:
-        for _ in range(2):
-            for author in authors:
-                Author.objects.filter(pk=author.pk, name=author.name).first()
-
-    # Six reads of three rows, from one line, no parent query: one finding, not three.
-    findings = run(_record(loop))
-    assert [(f.kind, f.count) for f in findings] == [("duplicate", 6)]
-    assert "3 different values" in findings[0].suggestion
-
-
-def test_re_reads_between_requests_are_the_test_checking(library: dict[str, Any]) -> None:
-    client = _client(library["readers"][0])
-    reader = library["readers"][1]
-
-    def test_body() -> None:
-        client.get(f"/corpus/readers/{reader.pk}/")
-        reader.refresh_from_db()
-        reader.refresh_from_db()
-
-    rec = _record(test_body)
-    assert len(rec.requests) == 1
-    assert run(rec) == []
-    # The same re-reads in a block that makes no request are duplicates.
-    assert [f.kind for f in run(_record(lambda: [reader.refresh_from_db() for _ in "ab"]))] == [
-        "duplicate"
-    ]
