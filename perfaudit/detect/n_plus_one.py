@@ -65,20 +65,25 @@ def groups(evidence: Evidence, min_repeats: int) -> list[Group]:
     return found
 
 
+def group_key(evidence: Evidence, i: int) -> tuple[object, ...]:
+    """What the events of one per-row group share (see :func:`groups`)."""
+    event = evidence.events[i]
+    return (event.alias, evidence.shape_index[i], event.callsite, event.origin)
+
+
 def _row_key(evidence: Evidence, indices: list[int]) -> Group | None:
     """The group, if the value compared to a row key varies (else ``None``)."""
     events = evidence.events
     shape = evidence.shapes[indices[0]]
     params = [events[i].params for i in indices]
-    if None in params:
-        # Parameters not captured: only a one-column lookup can be judged.
-        return Group(indices, shape.filters[0]) if len(shape.filters) == 1 else None
     layout = slots(events[indices[0]].sql)
-    width = len(layout)
-    rows = [p if type(p) is tuple else tuple(p) for p in params if len(p) == width]
-    if len(rows) != len(params):
-        return None  # dict parameters, or varying lengths: not judged
-    changed = varying(rows)
+    try:
+        changed = varying(params, len(layout))
+    except (TypeError, ValueError):
+        if any(p is None for p in params):
+            # Parameters not captured: only a one-column lookup can be judged.
+            return Group(indices, shape.filters[0]) if len(shape.filters) == 1 else None
+        return None  # dict parameters, or lists of other lengths: not judged
     if not changed:
         return None
     filters = set(shape.filters)
@@ -121,15 +126,14 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
     if min_repeats is None:
         min_repeats = app_settings.N_PLUS_ONE_MIN_REPEATS
     found = groups(evidence, min_repeats)
-    links: dict[int, tuple[Relation, int]] = {}
+    links: dict[object, tuple[Relation, int]] = {}
     merged: dict[tuple[object, ...], tuple[Group, Access | None, Parent | None, list[int]]] = {}
     for group in found:
         access, parent = _classify(evidence, group, links)
         if parent is None and (access is not None or not _rows_loaded_before(evidence, group)):
             continue  # no parent rows loaded in this unit: not a loop over rows
         if access is not None and access.mode == "load":
-            for i in group.indices:
-                links[i] = (access.relation, group.indices[0])
+            links[group_key(evidence, group.indices[0])] = (access.relation, group.indices[0])
         if access is not None and parent is not None:
             key: tuple[object, ...] = (access.relation.label, access.mode, parent.index)
         else:
@@ -147,7 +151,7 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
 
 
 def _classify(
-    evidence: Evidence, group: Group, links: dict[int, tuple[Relation, int]]
+    evidence: Evidence, group: Group, links: dict[object, tuple[Relation, int]]
 ) -> tuple[Access | None, Parent | None]:
     first = group.indices[0]
     shape = evidence.shapes[first]
@@ -238,10 +242,13 @@ def _rows_loaded_before(evidence: Evidence, group: Group) -> bool:
     )
 
 
+_RECENT = 200  # queries looked back at to break ties between foreign keys
+
+
 def _recent_tables(evidence: Evidence, before: int) -> list[str]:
     """Tables read by the queries before ``before``, most recent first."""
     tables: list[str] = []
-    for i in range(before - 1, -1, -1):
+    for i in range(before - 1, max(before - _RECENT, 0) - 1, -1):
         for table in evidence.shapes[i].main_tables:
             if table not in tables:
                 tables.append(table)

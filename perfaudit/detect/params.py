@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 __all__ = ["Slot", "slots", "varying"]
 
@@ -73,14 +73,28 @@ def slots(sql: str) -> tuple[Slot, ...]:
     return tuple(found)
 
 
-def varying(rows: list[tuple[object, ...]]) -> set[int]:
-    """Positions whose value is not the same in every row (rows of one length).
+def varying(rows: list[Any], width: int) -> set[int]:
+    """Positions whose value is not the same in every row of parameters.
 
-    Compared with ``==`` column by column (``list.count`` runs in C and
-    needs no hashing: parameters may be lists or dicts).
+    Compared with ``==`` (values may be lists or dicts, so no hashing), a
+    position at a time: the second row usually already differs at the row
+    key; otherwise ``list.count`` compares the whole column in C. Raises
+    ``ValueError`` when a row is not ``width`` long and ``TypeError`` when
+    one is not a sequence (``None``: parameters not captured).
     """
+    for row in rows:
+        if len(row) != width:
+            raise ValueError("not a value per placeholder")
     changed: set[int] = set()
-    for position, column in enumerate(zip(*rows, strict=True)):
-        if column.count(column[0]) != len(column):
+    if len(rows) < 2:
+        return changed
+    first, second = rows[0], rows[1]
+    for position in range(width):
+        value = first[position]
+        if second[position] != value:
+            changed.add(position)
+            continue
+        column = [row[position] for row in rows]
+        if column.count(value) != len(column):
             changed.add(position)
     return changed

@@ -47,14 +47,14 @@ def locate(
     evidence: Evidence,
     model: type[Model],
     before: int,
-    links: dict[int, tuple[Relation, int]],
+    links: dict[object, tuple[Relation, int]],
     depth: int = 0,
 ) -> Parent | None:
     """The parent query of ``model`` rows used at event ``before``.
 
-    ``links`` maps the events of already-classified N+1 groups to the
-    relation they load and the group's first event, so a chain of N+1s
-    composes into one lookup path.
+    ``links`` maps already-classified N+1 groups (by
+    :func:`~perfaudit.detect.n_plus_one.group_key`) to the relation they load
+    and their first event, so a chain of N+1s composes into one lookup path.
     """
     table = model._meta.db_table
     shapes = evidence.shapes
@@ -69,7 +69,7 @@ def locate(
             if root is None or path is None:
                 continue  # the table is joined for a filter, not loaded
             return Parent(i, root, path)
-        link, start = links.get(i) or (_prefetch_link(evidence, i, model), i)
+        link, start = links.get(_group_key(evidence, i)) or (_prefetch_link(evidence, i, model), i)
         if link is not None and depth < _MAX_DEPTH:
             upper = locate(evidence, link.source, start, links, depth + 1)
             if upper is not None:
@@ -77,6 +77,11 @@ def locate(
                 return Parent(upper.index, upper.root, (*upper.path, link.name), multi)
         return Parent(i, model)
     return None
+
+
+def _group_key(evidence: Evidence, i: int) -> tuple[object, ...]:
+    event = evidence.events[i]
+    return (event.alias, evidence.shape_index[i], event.callsite, event.origin)
 
 
 def _prefetch_link(evidence: Evidence, i: int, model: type[Model]) -> Relation | None:
