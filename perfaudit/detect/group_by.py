@@ -25,6 +25,7 @@ from perfaudit.capture import Recording
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
 from perfaudit.sql.shape import SqlShape
+from perfaudit.text import plural
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -105,7 +106,8 @@ def _finding(evidence: Evidence, indices: list[int]) -> Finding | None:
     listing = "paginated list" if shape.limit else "list"
     why = (
         f"The {listing} of `{name}` computes {calls} over a join and groups the joined rows "
-        f"back (GROUP BY of {len(shape.group_by)} item(s); {len(indices)} query(ies), "
+        f"back (GROUP BY of {plural(len(shape.group_by), 'item')}; "
+        f"{plural(len(indices), 'query', 'queries')}, "
         f"{fmt_ms(total)}, {fmt_share(share)})"
     )
     annotations = _annotations(event.sql, main)

@@ -13,6 +13,7 @@ from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
+from perfaudit.text import plural
 
 __all__ = ["detect"]
 
@@ -56,7 +57,7 @@ def detect(source: Recording | Evidence, *, threshold_ms: float | None = None) -
                 callsite=event.callsite,
                 sql=event.sql,
                 suggestion=(
-                    f"{len(indices)} of {len(all_runs)} run(s) over {threshold_ms:g} ms "
+                    f"{len(indices)} of {plural(len(all_runs), 'run')} over {threshold_ms:g} ms "
                     f"(slowest {fmt_ms(slowest)}; {fmt_share(analysis.share(total))}); "
                     + (_READ if shape.kind == "select" else _WRITE)
                 ),
