@@ -344,7 +344,7 @@ def test_otlp_http_export_end_to_end(receiver: tuple[str, list[tuple[str, bytes]
     }
     (histogram_point,) = names["perfaudit.queries_per_request"].histogram.data_points
     assert histogram_point.count == 1
-    assert histogram_point.sum == 4
+    assert histogram_point.sum == 5
     assert _attributes(histogram_point.attributes)["perfaudit.view"] == "secret"
     (counter_point,) = names["perfaudit.findings"].sum.data_points
     assert counter_point.as_int == 1
