@@ -10,14 +10,14 @@ import orjson
 import pytest
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef
 from django.test import override_settings
 
 import perfaudit
 from perfaudit.capture import QueryEvent, Recording
 from perfaudit.detect import DETECTORS, run
 from tests.factories import AuthorFactory, BookFactory, ReviewFactory, TagFactory
-from tests.testapp.models import Author, Book, Review
+from tests.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db
 
@@ -133,47 +133,6 @@ def test_distinct_count_without_a_join_is_milder() -> None:
     assert "Nothing here is joined" in finding.suggestion
 
 
-# -- forced GROUP BY ----------------------------------------------------------
-
-
-def test_aggregate_annotation_on_a_paginated_list(library: list[Book]) -> None:
-    qs = Book.objects.annotate(n=Count("reviews")).order_by("id")[:10]
-    (finding,) = run(_record(lambda: list(qs)))
-    assert finding.kind == "forced_group_by"
-    assert finding.model == "testapp.Book"
-    assert "paginated list of `Book`" in finding.suggestion
-    assert "COUNT(testapp_review.id)" in finding.suggestion
-    expected = (
-        'Subquery(Review.objects.filter(book=OuterRef("pk")).order_by().values("book")'
-        '.annotate(n=Count("pk")).values("n"))'
-    )
-    assert finding.fix == expected
-
-    counts = (
-        Review.objects.filter(book=OuterRef("pk"))
-        .order_by()
-        .values("book")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    fixed = Book.objects.annotate(n=Subquery(counts)).order_by("id")[:10]
-    assert run(_record(lambda: list(fixed))) == []
-    assert [(b.pk, b.n) for b in qs] == [(b.pk, b.n) for b in fixed]
-
-
-def test_distinct_count_annotation_is_grouped_too(library: list[Book]) -> None:
-    qs = Book.objects.annotate(n=Count("reviews__rating", distinct=True)).order_by("id")
-    (finding,) = run(_record(lambda: list(qs)))
-    assert finding.kind == "forced_group_by"
-    assert "COUNT(DISTINCT testapp_review.rating)" in finding.suggestion
-    assert 'Count("rating", distinct=True)' in (finding.fix or "")
-
-
-def test_report_grouped_by_another_column_is_not_flagged(library: list[Book]) -> None:
-    rec = _record(lambda: list(Book.objects.values("author").annotate(n=Count("id"))))
-    assert run(rec) == []
-
-
 # -- slow ---------------------------------------------------------------------
 
 _SLOW_SQL = (
@@ -190,16 +149,17 @@ def test_slow_query_over_the_threshold() -> None:
     def slow_and_fast() -> None:
         with connection.cursor() as cursor:
             cursor.execute(_SLOW_SQL)
+            cursor.execute(_SLOW_SQL)
             cursor.execute("SELECT 1")
 
     rec = _record(slow_and_fast)
-    slow_duration = rec.queries[0].duration
-    with override_settings(PERFAUDIT={"SLOW_QUERY_MS": slow_duration * 1000 / 2}):
+    fastest, slowest = sorted(q.duration for q in rec.queries[:2])
+    with override_settings(PERFAUDIT={"SLOW_QUERY_MS": fastest * 1000 / 2}):
         findings = run(rec)
     assert [f.kind for f in findings] == ["slow"]
     assert findings[0].sql == _SLOW_SQL
     assert "QuerySet.explain()" in findings[0].suggestion
-    with override_settings(PERFAUDIT={"SLOW_QUERY_MS": slow_duration * 1000 * 2}):
+    with override_settings(PERFAUDIT={"SLOW_QUERY_MS": slowest * 1000 * 2}):
         assert run(rec) == []
 
 
@@ -216,7 +176,8 @@ def test_transaction_control_is_never_a_finding() -> None:
 
 def test_findings_are_ordered_most_expensive_first() -> None:
     rec = Recording(
-        [
+        [QueryEvent("SELECT * FROM p", params=())]  # the rows the loops go over
+        + [
             QueryEvent("SELECT * FROM t WHERE t.id = %s", params=(i,), duration=0.001)
             for i in range(4)
         ]

@@ -8,4 +8,5 @@ urlpatterns: list[object] = [
     path("testing/", include("tests.testing_urls")),
     path("wire/", include("tests.wire_urls")),
     path("side/", include("tests.side_urls")),
+    path("corpus/", include("tests.corpus_urls")),
 ]

@@ -89,7 +89,7 @@ def _run(
                 cache=cache[unit.cache],
                 http=http[unit.http],
             )
-            evidence = Evidence(part)
+            evidence = Evidence(part, unit.label)
             evidence.outside_requests = unit.label is None
             found = _detect(evidence, selected)
             findings.extend(replace(f, request=unit.label) for f in found)

@@ -19,8 +19,10 @@ class Evidence:
     once, shared by every detector (the public :class:`~perfaudit.detect.analysis.Analysis`
     is built on top of them)."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Recording, request: str | None = None) -> None:
         self.recording = recording
+        #: The unit's request label (``"GET /api/articles/"``), ``None`` outside requests.
+        self.request = request
         self.events: list[QueryEvent] = recording.queries
         # Each distinct SQL string is analysed once; events point at its shape.
         index_by_sql: dict[str, int] = {}

@@ -15,6 +15,7 @@ from perfaudit.capture import Recording
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
 from perfaudit.sql.shape import SqlShape
+from perfaudit.text import plural
 
 __all__ = ["detect"]
 
@@ -49,7 +50,7 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
     name = model.__name__ if model is not None else f"`{table}`"
     total = analysis.total(indices)
     share = analysis.share(total)
-    cost = f"{len(indices)} query(ies), {fmt_ms(total)}, {fmt_share(share)}"
+    cost = f"{plural(len(indices), 'query', 'queries')}, {fmt_ms(total)}, {fmt_share(share)}"
     exists = _exists_rewrite(analysis, table, joined)
     join_text = f" joined with {', '.join(joined)}" if joined else ""
 

@@ -1,13 +1,20 @@
 """Duplicate reads: the same SQL with the same parameters, run more than once.
 
-Queries already explained by an N+1 finding are left out (a loop that loads
-the same author twice is one N+1, not also a duplicate). Needs captured
-parameters: with ``CAPTURE_PARAMS`` off nothing can be proven identical.
+Judged within one request (or, for a recording that is no request at all,
+within the recording). In a recording that spans several requests, the code
+between them is a test checking what its requests did
+(``refresh_from_db()``, ``objects.get()`` after a POST): its re-reads are not
+reported. Never across a write: a read repeated after an
+``INSERT``/``UPDATE``/``DELETE`` of one of its tables on the same connection
+may see new rows, so reusing the first result would be stale. Queries already
+explained by an N+1 finding are left out (a loop that loads the same author
+twice is one N+1, not also a duplicate). Needs captured parameters: with
+``CAPTURE_PARAMS`` off nothing can be proven identical.
 """
 
 from __future__ import annotations
 
-from perfaudit.capture import Recording
+from perfaudit.capture import CallSite, Recording
 from perfaudit.conf import app_settings
 from perfaudit.detect import n_plus_one
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share, params_key
@@ -19,22 +26,38 @@ __all__ = ["detect"]
 
 def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> list[Finding]:
     analysis = Evidence.of(source)
+    if analysis.outside_requests:
+        return []  # duplicates are judged within a request (see the module docstring)
     if min_repeats is None:
         min_repeats = app_settings.DUPLICATE_MIN_REPEATS
     claimed = analysis.claimed
     if claimed is None:
-        found = n_plus_one.groups(analysis, app_settings.N_PLUS_ONE_MIN_REPEATS)
-        claimed = analysis.claimed = {i for indices in found for i in indices}
-    by_sql: dict[tuple[str, int], list[int]] = {}
-    events, shape_index = analysis.events, analysis.shape_index
-    for i in analysis.matching(_is_read):
-        event = events[i]
+        n_plus_one.detect(analysis)  # sets the queries its findings explain
+        claimed = analysis.claimed or set()
+    by_sql: dict[tuple[str, int, tuple[int, ...]], list[int]] = {}
+    events, shape_index, shapes = analysis.events, analysis.shape_index, analysis.shapes
+    # Writes seen so far per (alias, table): a read's key includes the count
+    # for each table it reads, so reads on either side of a write never match.
+    writes: dict[tuple[str, str], int] = {}
+    reads = analysis.matching(_is_read)
+    written = analysis.matching(_is_write)
+    # Reads and writes in execution order (without writes, the reads alone).
+    order = sorted(reads + written) if written else reads
+    for i in order:
+        event, shape = events[i], shapes[i]
+        if shape.written:
+            for table in shape.written:
+                writes[(event.alias, table)] = writes.get((event.alias, table), 0) + 1
+            continue
         if i in claimed or event.params is None:
             continue
-        by_sql.setdefault((event.alias, shape_index[i]), []).append(i)
+        epoch = tuple(writes.get((event.alias, t), 0) for t in shape.tables) if writes else ()
+        by_sql.setdefault((event.alias, shape_index[i], epoch), []).append(i)
 
-    findings = []
-    for indices in by_sql.values():
+    # One finding per statement shape: a loop that re-reads several rows is
+    # one finding (its values counted), not one per repeated value.
+    repeated: dict[tuple[str, int], list[list[int]]] = {}
+    for (alias, index, _epoch), indices in by_sql.items():
         if len(indices) < min_repeats:
             continue
         by_params: dict[object, list[int]] = {}
@@ -42,15 +65,22 @@ def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> l
             by_params.setdefault(params_key(analysis.events[i].params), []).append(i)
         for same in by_params.values():
             if len(same) >= min_repeats:
-                findings.append(_finding(analysis, same))
-    return findings
+                repeated.setdefault((alias, index), []).append(same)
+    return [
+        _finding(analysis, sorted(i for same in sets for i in same), len(sets))
+        for sets in repeated.values()
+    ]
 
 
 def _is_read(shape: SqlShape) -> bool:
-    return shape.kind == "select"
+    return shape.kind == "select" and not shape.written
 
 
-def _finding(analysis: Evidence, indices: list[int]) -> Finding:
+def _is_write(shape: SqlShape) -> bool:
+    return bool(shape.written)
+
+
+def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding:
     event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
     total = analysis.total(indices)
     sites = analysis.sites(indices)
@@ -65,13 +95,42 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
         callsite=event.callsite,
         sql=event.sql,
         suggestion=(
-            f"The same query with the same parameters ran {len(indices)} times "
-            f"(from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}); run it "
-            f"once and reuse the result: keep the object in a variable, pass it down, or "
-            f"cache it on the instance (`functools.cached_property`)."
+            f"The same query with the same parameters ran {len(indices)} times"
+            + (f" ({values} different values, each read more than once)" if values > 1 else "")
+            + f" (from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}) with "
+            f"no write to its tables in between; {_advice(shape, sites, table, values)}"
         ),
         table=table,
         model=analysis.schema.label(table),
         share=analysis.share(total),
         callsites=sites,
     )
+
+
+def _advice(shape: SqlShape, sites: tuple[CallSite, ...], table: str | None, values: int) -> str:
+    """What to do, for this kind of repeated read."""
+    if "FOR UPDATE" in shape.fingerprint:
+        return (
+            "the row is already locked by the first `select_for_update()` in this "
+            "transaction: keep that object instead of locking it again."
+        )
+    if table == "django_session":
+        return "read the session through `request.session`, which loads it once per request."
+    if len(sites) > 1:
+        return (
+            "run it once and pass the result down to the other call sites (a variable, an "
+            "argument, or an attribute of the object they share)."
+        )
+    if values > 1:
+        return (
+            "load the rows once before the loop (`in_bulk(ids)`) and look them up in the dict, "
+            "or keep each one the first time it is read."
+        )
+    site = sites[0] if sites else None
+    if site is not None and "." in site.function:
+        return (
+            f"run it once and reuse the result: `{site.function}` runs the same lookup each "
+            f"time it is called; keep the result on the instance (`functools.cached_property`) "
+            f"or compute it before the loop."
+        )
+    return "run it once and reuse the result (keep the object in a variable, or pass it down)."

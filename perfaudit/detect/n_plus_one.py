@@ -1,108 +1,219 @@
 """N+1: one query per parent row where one query for all of them would do.
 
-Heuristic: the same fingerprint, issued from the same call site at least
-``N_PLUS_ONE_MIN_REPEATS`` times with different parameter values, each a
-``SELECT`` of one table (plus a many-to-many join table) by equality or a
-value list on exactly one column. The filtered column is mapped through the
-app registry to the relation being walked, which names the fix.
+The rule: the same shape from the same call site, run at least
+``N_PLUS_ONE_MIN_REPEATS`` times, where the value compared to the row's key
+(``= ?`` on a filtered column) *varies* across executions, and the rows come
+from a parent query of the same unit. Other filters may stay fixed (the
+reader of ``profile.favorites.filter(pk=article.pk).exists()``). The same row
+re-read (no key varies, or only a timestamp such as ``expire_date > ?``) is
+at most a duplicate; ``WHERE fk IN (...)`` batches (prefetches, chunked
+``iterator()``) are batching, not N+1. Groups of one relation and one parent
+query are merged into one finding, whatever the call sites.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import django
+import re
+from dataclasses import dataclass, field
 
 from perfaudit.capture import Recording
 from perfaudit.conf import app_settings
-from perfaudit.detect._common import Evidence, fmt_ms, fmt_site, fmt_source, params_key
+from perfaudit.detect._common import Evidence, fmt_ms, fmt_site, fmt_source
 from perfaudit.detect.finding import Finding
+from perfaudit.detect.fixes import suggest
+from perfaudit.detect.params import slots, varying
+from perfaudit.detect.parents import Parent, locate
+from perfaudit.detect.relations import Access, access_of, is_row_load, selected_columns
 from perfaudit.detect.schema import Relation
+from perfaudit.detect.views import view_queryset
 from perfaudit.sql.shape import SqlShape
 
-if TYPE_CHECKING:
-    from django.db.models import Model
+__all__ = ["Group", "detect", "groups"]
 
-__all__ = ["detect", "groups"]
 
-_FETCH_MODES = django.VERSION >= (6, 1)
+@dataclass(slots=True)
+class Group:
+    """The events of one per-row query: ``key`` is the varying ``table.column``."""
+
+    indices: list[int]
+    key: str
+    fixed: list[str] = field(default_factory=list)
 
 
 def _candidate(shape: SqlShape) -> bool:
-    """A SELECT of one table (plus a join table) by one column's value(s)."""
-    if shape.kind != "select" or len(shape.filters) != 1 or len(shape.main_tables) > 2:
+    """A SELECT of up to three tables compared to values only on those tables."""
+    if shape.kind != "select" or not shape.filters or len(shape.main_tables) > 3:
         return False
-    return shape.filters[0].rpartition(".")[0] in shape.main_tables
+    return all(f.rpartition(".")[0] in shape.main_tables for f in shape.filters)
 
 
-def groups(analysis: Evidence, min_repeats: int) -> list[list[int]]:
-    """Event indices of each N+1 group, in order of first occurrence."""
+def groups(evidence: Evidence, min_repeats: int) -> list[Group]:
+    """The per-row groups of ``evidence``, in order of first occurrence."""
     candidates: dict[tuple[object, ...], list[int]] = {}
-    events, shape_index = analysis.events, analysis.shape_index
-    for i in analysis.matching(_candidate):
+    events, shape_index = evidence.events, evidence.shape_index
+    for i in evidence.matching(_candidate):
         event = events[i]
         key = (event.alias, shape_index[i], event.callsite, event.origin)
         candidates.setdefault(key, []).append(i)
-
     found = []
     for indices in candidates.values():
-        if len(indices) < min_repeats:
-            continue
-        if _same_params_every_time([events[i].params for i in indices]):
-            continue  # the same row every time: a duplicate, not an N+1
-        found.append(indices)
+        if len(indices) >= min_repeats:
+            group = _row_key(evidence, indices)
+            if group is not None:
+                found.append(group)
+    found.sort(key=lambda g: g.indices[0])
     return found
 
 
-def _same_params_every_time(params: list[object]) -> bool:
-    """True only when every parameter tuple is known and equal to the first."""
-    if any(p is None for p in params):
-        return False
-    first = params_key(params[0])
-    return all(params_key(p) == first for p in params[1:])
+def group_key(evidence: Evidence, i: int) -> tuple[object, ...]:
+    """What the events of one per-row group share (see :func:`groups`)."""
+    event = evidence.events[i]
+    return (event.alias, evidence.shape_index[i], event.callsite, event.origin)
+
+
+def _row_key(evidence: Evidence, indices: list[int]) -> Group | None:
+    """The group, if the value compared to a row key varies (else ``None``)."""
+    events = evidence.events
+    shape = evidence.shapes[indices[0]]
+    params = [events[i].params for i in indices]
+    layout = slots(events[indices[0]].sql)
+    try:
+        changed = varying(params, len(layout))
+    except (TypeError, ValueError):
+        if any(p is None for p in params):
+            # Parameters not captured: only a one-column lookup can be judged.
+            return Group(indices, shape.filters[0]) if len(shape.filters) == 1 else None
+        return None  # dict parameters, or lists of other lengths: not judged
+    if not changed:
+        return None
+    filters = set(shape.filters)
+    keys = [s.column for n, s in enumerate(layout) if n in changed and s.op == "=" and s.column]
+    keys = [k for k in keys if k in filters]
+    if not keys:
+        return None  # the same row re-read, or a batch (`IN (...)`), or a varying timestamp
+    fixed = [
+        s.column
+        for n, s in enumerate(layout)
+        if n not in changed and s.column and s.column in filters and s.op in ("=", "IN")
+    ]
+    # Conditions without a parameter (`NOT loan.returned`, `IS NULL`) restrict
+    # the rows too: a prefetch that dropped them would change the result.
+    fixed.extend(c for c in _where_columns(shape) if c not in fixed)
+    return Group(indices, keys[0], [c for c in dict.fromkeys(fixed) if c not in keys])
+
+
+_WHERE = re.compile(r" WHERE (.*?)(?: ORDER BY | LIMIT | GROUP BY | FOR UPDATE|$)")
+_COLUMN = re.compile(r"\b([a-z_][\w$]*)\.([a-z_][\w$]*)\b", re.IGNORECASE)
+
+
+def _where_columns(shape: SqlShape) -> list[str]:
+    """``table.column`` of the main tables mentioned in the main ``WHERE``."""
+    match = _WHERE.search(shape.fingerprint)
+    if match is None:
+        return []
+    if "SELECT" in match.group(1):
+        return ["?.?"]  # a subquery restricts the rows in a way no fix here can keep
+    tables = shape.main_tables
+    return [
+        f"{m.group(1)}.{m.group(2)}"
+        for m in _COLUMN.finditer(match.group(1))
+        if m.group(1) in tables
+    ]
 
 
 def detect(source: Recording | Evidence, *, min_repeats: int | None = None) -> list[Finding]:
-    analysis = Evidence.of(source)
+    evidence = Evidence.of(source)
     if min_repeats is None:
         min_repeats = app_settings.N_PLUS_ONE_MIN_REPEATS
-    found = groups(analysis, min_repeats)
-    analysis.claimed = {i for indices in found for i in indices}
-    return [_finding(analysis, indices) for indices in found]
+    found = groups(evidence, min_repeats)
+    links: dict[object, tuple[Relation, int]] = {}
+    merged: dict[tuple[object, ...], tuple[Group, Access | None, Parent | None, list[int]]] = {}
+    for group in found:
+        access, parent = _classify(evidence, group, links)
+        if parent is None and (access is not None or not _rows_loaded_before(evidence, group)):
+            continue  # no parent rows loaded in this unit: not a loop over rows
+        if access is not None and access.mode == "load":
+            links[group_key(evidence, group.indices[0])] = (access.relation, group.indices[0])
+        if access is not None and parent is not None:
+            key: tuple[object, ...] = (access.relation.label, access.mode, parent.index)
+        else:
+            key = ("", id(group))
+        if key in merged:
+            merged[key][3].extend(group.indices)
+        else:
+            merged[key] = (group, access, parent, list(group.indices))
+    # The queries an N+1 finding explains: its repeated values are not also duplicates.
+    evidence.claimed = {i for *_, indices in merged.values() for i in indices}
+    return [
+        _finding(evidence, group, access, parent, sorted(indices))
+        for group, access, parent, indices in merged.values()
+    ]
 
 
-def _finding(analysis: Evidence, indices: list[int]) -> Finding:
+def _classify(
+    evidence: Evidence, group: Group, links: dict[object, tuple[Relation, int]]
+) -> tuple[Access | None, Parent | None]:
+    first = group.indices[0]
+    shape = evidence.shapes[first]
+    recent = _recent_tables(evidence, first)
+    sql = evidence.events[first].sql
+    accesses = access_of(evidence.schema, shape, group.key, group.fixed, recent, sql)
+    if len(accesses) != 1:
+        return None, None
+    access = accesses[0]
+    return access, locate(evidence, access.parent, first, links)
+
+
+def _finding(
+    evidence: Evidence,
+    group: Group,
+    access: Access | None,
+    parent: Parent | None,
+    indices: list[int],
+) -> Finding:
     first = indices[0]
-    event, shape = analysis.events[first], analysis.shapes[first]
-    table, _, column = shape.filters[0].rpartition(".")
-    recent = _recent_tables(analysis, first)
-    relations = analysis.schema.relation_for_filter(table, column, recent)
-    total = analysis.total(indices)
-    where = f"{len(indices)} queries from {fmt_source(event)}, {fmt_ms(total)}"
-    relation = relations[0] if len(relations) == 1 else None
-
-    if relation is not None:
-        loaded_at = _loaded_at(analysis, first, relation)
-        suggestion, fix = _suggest(relation, shape.aggregates, where, loaded_at)
-    elif relations:
-        options = " or ".join(
-            f'`{r.label}` (`{r.method}("{r.name}")` on `{r.source.__name__}`)' for r in relations
-        )
-        suggestion = (
-            f"`{table}` rows are loaded one at a time by `{column}` ({where}) through one of "
-            f"{options}; add the matching call to the queryset that loads the parent rows."
-        )
-        fix = None
+    event, shape = evidence.events[first], evidence.shapes[first]
+    table, _, column = group.key.rpartition(".")
+    total = evidence.total(indices)
+    sites = evidence.sites(indices)
+    origin = fmt_source(event) if len(sites) <= 1 else ", ".join(fmt_site(s) for s in sites)
+    where = f"{len(indices)} queries from {origin}, {fmt_ms(total)}"
+    fix: str | None = None
+    if access is not None and parent is not None:
+        fields: tuple[str, ...] = ()
+        if access.mode == "deferred":
+            model = access.relation.source
+            columns = selected_columns(evidence.events[parent.index].sql, model._meta.db_table)
+            fields = tuple(
+                f.name
+                for f in model._meta.concrete_fields
+                if f.column in columns and not f.primary_key
+            )
+        suggestion, fix = suggest(access, parent, where, _loaded_at(evidence, parent), fields)
     else:
-        suggestion = (
-            f"`{table}` is queried once per row by `{table}.{column}` ({where}); load all the "
-            f"rows in one query before the loop (`filter({column}__in=...)`), or use "
-            f"`prefetch_related` if this is a relation."
+        accesses = access_of(
+            evidence.schema, shape, group.key, group.fixed, _recent_tables(evidence, first)
         )
-        fix = None
-
+        if accesses:
+            options = " or ".join(
+                f'`{a.relation.label}` (`{a.relation.method}("{a.relation.name}")` on '
+                f"`{a.relation.source.__name__}`)"
+                for a in accesses
+            )
+            suggestion = (
+                f"`{table}` rows are loaded one at a time by `{column}` ({where}) through one "
+                f"of {options}; add the matching call to the queryset that loads the parent "
+                f"rows."
+            )
+        else:
+            suggestion = (
+                f"`{table}` is queried once per row by `{table}.{column}` ({where}); load all "
+                f"the rows in one query before the loop (`filter({column}__in=...)`), or use "
+                f"`prefetch_related` if this is a relation."
+            )
     count = len(indices)
-    share = analysis.share(total)
+    relation = access.relation if access is not None and parent is not None else None
+    loaded = relation.target if relation is not None else None
     return Finding(
         kind="n_plus_one",
         # By count only, so the same code always gets the same severity.
@@ -114,83 +225,40 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
         sql=event.sql,
         suggestion=suggestion,
         table=table,
-        model=analysis.schema.label(table),
+        model=loaded._meta.label if loaded is not None else evidence.schema.label(table),
         relation=relation.label if relation is not None else None,
         fix=fix,
-        share=share,
-        callsites=analysis.sites(indices),
+        share=evidence.share(total),
+        callsites=sites,
     )
 
 
-def _suggest(
-    relation: Relation, aggregates: tuple[object, ...], where: str, loaded_at: str
-) -> tuple[str, str]:
-    source = relation.source.__name__
-    target = relation.target.__name__
-    fix = f'{relation.method}("{relation.name}")'
-    if aggregates and relation.kind in ("reverse_fk", "m2m"):
-        subquery = _count_subquery(relation)
-        return (
-            f"`{relation.label}` is counted one row at a time ({where}); annotate the count "
-            f"on the queryset that loads `{source}` rows{loaded_at} with a correlated "
-            f"subquery (`{subquery}`), or `{fix}` and count the prefetched rows with "
-            f"`len(obj.{relation.name}.all())`.",
-            fix,
-        )
-    sentence = (
-        f"`{relation.label}` is loaded one row at a time ({where}); add `{fix}` to the "
-        f"queryset that loads `{source}` rows{loaded_at}"
-    )
-    if relation.kind in ("forward", "reverse_one_to_one") and _FETCH_MODES:
-        sentence += (
-            f", or load {target} rows for all peers on first access with "
-            f"`.fetch_mode(models.FETCH_PEERS)` (Django 6.1+)"
-        )
-    return sentence + ".", fix
-
-
-def _count_subquery(relation: Relation) -> str:
-    """A correlated subquery counting the relation's rows per parent."""
-    if relation.kind == "m2m":
-        through = getattr(relation.source, relation.name).through
-        counted = f"{relation.source.__name__}.{relation.name}.through"
-    else:
-        through = relation.target
-        counted = relation.target.__name__
-    fk_name = _fk_name(through, relation)
-    return (
-        f'Subquery({counted}.objects.filter({fk_name}=OuterRef("pk"))'
-        f'.order_by().values("{fk_name}").annotate(n=Count("pk")).values("n"))'
+def _rows_loaded_before(evidence: Evidence, group: Group) -> bool:
+    """Some query of the unit loaded rows before the group (the relation is unknown)."""
+    first = group.indices[0]
+    own = evidence.shape_index[first]
+    return any(
+        is_row_load(evidence.shapes[i]) and evidence.shape_index[i] != own for i in range(first)
     )
 
 
-def _fk_name(model: type[Model], relation: Relation) -> str:
-    """The foreign key on ``model`` that points back to the relation's source."""
-    fallback = relation.source.__name__.lower()
-    for field in model._meta.concrete_fields:
-        if field.is_relation and field.related_model is relation.source:
-            if relation.kind == "m2m":
-                return field.name
-            if field.remote_field.get_accessor_name() == relation.name:  # type: ignore[union-attr]
-                return field.name
-    return fallback
+_RECENT = 200  # queries looked back at to break ties between foreign keys
 
 
-def _recent_tables(analysis: Evidence, before: int) -> list[str]:
+def _recent_tables(evidence: Evidence, before: int) -> list[str]:
     """Tables read by the queries before ``before``, most recent first."""
     tables: list[str] = []
-    for i in range(before - 1, -1, -1):
-        for table in analysis.shapes[i].main_tables:
+    for i in range(before - 1, max(before - _RECENT, 0) - 1, -1):
+        for table in evidence.shapes[i].main_tables:
             if table not in tables:
                 tables.append(table)
     return tables
 
 
-def _loaded_at(analysis: Evidence, before: int, relation: Relation) -> str:
-    """Where the queryset of the parent rows was evaluated: " (evaluated at x.py:12)"."""
-    source_table = relation.source._meta.db_table
-    for i in range(before - 1, -1, -1):
-        if source_table in analysis.shapes[i].main_tables:
-            site = analysis.events[i].callsite
-            return f" (evaluated at {fmt_site(site)})" if site is not None else ""
-    return ""
+def _loaded_at(evidence: Evidence, parent: Parent) -> str:
+    """ " (evaluated at x.py:12)": the view's queryset when DRF or the admin ran it."""
+    site = evidence.events[parent.index].callsite
+    view = view_queryset(evidence, parent, site)
+    if view is not None:
+        return f" (evaluated at {view})"
+    return f" (evaluated at {fmt_site(site)})" if site is not None else ""

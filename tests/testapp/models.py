@@ -48,3 +48,36 @@ class AuthorProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.author_id}"
+
+
+# -- the detector corpus (tests/test_detect_corpus.py): readers, loans --------
+
+
+class Reader(models.Model):
+    """A library member: the `request.user` side of favourites and follows."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="reader")
+    favorites = models.ManyToManyField(Book, related_name="favorited_by", blank=True)
+    follows = models.ManyToManyField(
+        "self", related_name="followed_by", symmetrical=False, blank=True
+    )
+
+    def __str__(self) -> str:
+        return f"reader {self.user_id}"
+
+    def has_favorited(self, book: Book) -> bool:
+        return self.favorites.filter(pk=book.pk).exists()  # has-favorited-marker
+
+    def is_following(self, other: Reader) -> bool:
+        return self.follows.filter(pk=other.pk).exists()  # is-following-marker
+
+
+class Loan(models.Model):
+    """A book lent to a reader: a reverse FK with a per-row filter (`returned`)."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="loans")
+    reader = models.ForeignKey(Reader, on_delete=models.CASCADE, related_name="loans")
+    returned = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"loan {self.book_id} to {self.reader_id}"
