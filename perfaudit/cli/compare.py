@@ -56,12 +56,23 @@ def _positive(value: str) -> int:
 def add_arguments(parser: CommandParser) -> None:
     parser.add_argument("base", help="the ref to compare against (e.g. main)")
     parser.add_argument("head", help="the ref with the change (e.g. your branch)")
-    parser.add_argument("--rounds", type=_positive, default=10, help="timed rounds per ref")
     parser.add_argument(
-        "--scenario", action="append", default=[], metavar="NAME", help="only this scenario"
+        "--rounds", type=_positive, default=10, help="timed rounds per ref (default: 10)"
     )
     parser.add_argument(
-        "--format", choices=("text", "markdown", "json"), default="text", dest="output_format"
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this scenario (repeatable; default: every scenario both refs declare)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        dest="output_format",
+        help="text for the terminal, markdown to paste into a PR, json for machines "
+        "(default: text)",
     )
     parser.add_argument(
         "--fail-on",

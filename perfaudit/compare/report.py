@@ -16,6 +16,7 @@ from perfaudit.compare.session import Comparison, EndpointResult
 from perfaudit.compare.split import split_json, split_lines, split_sentence
 from perfaudit.compare.stats import Summary, Verdict
 from perfaudit.payload import full_json, shorten_json, shorten_pair
+from perfaudit.text import plural
 
 __all__ = ["CHECKS", "DEFAULT_FAIL_ON", "as_json", "as_markdown", "as_text", "regressions"]
 
@@ -97,7 +98,7 @@ def _payload(e: EndpointResult) -> str:
         d = e.difference
         text = (
             f"DIFFERENT at {d['path']}: {shorten_pair(d['base'], d['head'])}; "
-            f"{d['count']} path(s) differ"
+            f"{plural(d['count'], 'path')} differ"
         )
     else:
         text = e.payload.upper() if e.payload == "different" else e.payload
@@ -190,7 +191,7 @@ def as_markdown(c: Comparison, fail_on: Collection[str], *, plot: Path | None = 
             d = e.difference
             details.append(
                 f"- {e.name}: payload differs at `{d['path']}`: "
-                f"{shorten_pair(d['base'], d['head'])}; {d['count']} path(s) differ"
+                f"{shorten_pair(d['base'], d['head'])}; {plural(d['count'], 'path')} differ"
             )
         if e.volatile:
             details.append(f"- {e.name}: volatile, ignored: {_volatile(e)}")

@@ -9,6 +9,7 @@ from perfaudit.sql.shape import SqlShape, analyze
 
 if TYPE_CHECKING:
     from perfaudit.capture import CallSite, QueryEvent, Recording
+    from perfaudit.detect.finding import Finding
     from perfaudit.detect.schema import Schema
 
 __all__ = ["Evidence", "fmt_ms", "fmt_share", "fmt_site", "fmt_source", "params_key"]
@@ -73,6 +74,42 @@ class Evidence:
 
     def total(self, indices: list[int]) -> float:
         return sum(self.events[i].duration for i in indices)
+
+    def finding(
+        self,
+        kind: str,
+        indices: list[int],
+        *,
+        severity: str,
+        suggestion: str,
+        table: str | None = None,
+        model: str | None = None,
+        fix: str | None = None,
+        relation: str | None = None,
+    ) -> Finding:
+        """The finding on the events ``indices``: what every detector fills the same
+        way (fingerprint, count, time, share, call sites, one example statement) from
+        the events, the rest from the arguments."""
+        from perfaudit.detect.finding import Finding
+
+        first = indices[0]
+        total = self.total(indices)
+        return Finding(
+            kind=kind,
+            severity=severity,
+            fingerprint=self.shapes[first].fingerprint,
+            count=len(indices),
+            total_duration=total,
+            callsite=self.events[first].callsite,
+            sql=self.events[first].sql,
+            suggestion=suggestion,
+            table=table,
+            model=model,
+            relation=relation,
+            fix=fix,
+            share=self.share(total),
+            callsites=self.sites(indices),
+        )
 
     def sites(self, indices: list[int]) -> tuple[CallSite, ...]:
         seen: dict[CallSite, None] = {}

@@ -43,7 +43,7 @@ def _counts_over_distinct(shape: SqlShape) -> bool:
 
 
 def _finding(analysis: Evidence, indices: list[int]) -> Finding:
-    event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
+    shape = analysis.shapes[indices[0]]
     table = shape.tables[0] if shape.tables else None
     joined = [t for t in shape.tables[1:] if t != table]
     model = analysis.schema.model(table)
@@ -77,20 +77,14 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
             f"joined row; count in a correlated `Subquery` per row, or filter with "
             f"`{exists}` instead of joining."
         )
-    return Finding(
-        kind="count_distinct",
+    return analysis.finding(
+        "count_distinct",
+        indices,
         severity="high" if joined else "medium",
-        fingerprint=shape.fingerprint,
-        count=len(indices),
-        total_duration=total,
-        callsite=event.callsite,
-        sql=event.sql,
         suggestion=suggestion,
         table=table,
         model=model._meta.label if model is not None else None,
         fix=exists if joined else 'values("pk").distinct()',
-        share=share,
-        callsites=analysis.sites(indices),
     )
 
 

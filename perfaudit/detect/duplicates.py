@@ -81,19 +81,15 @@ def _is_write(shape: SqlShape) -> bool:
 
 
 def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding:
-    event, shape = analysis.events[indices[0]], analysis.shapes[indices[0]]
+    shape = analysis.shapes[indices[0]]
     total = analysis.total(indices)
     sites = analysis.sites(indices)
     origin = ", ".join(f"{s.short_filename}:{s.lineno}" for s in sites) or "an unknown call site"
     table = shape.main_tables[0] if shape.main_tables else None
-    return Finding(
-        kind="duplicate",
+    return analysis.finding(
+        "duplicate",
+        indices,
         severity="medium" if len(indices) >= 5 else "low",
-        fingerprint=shape.fingerprint,
-        count=len(indices),
-        total_duration=total,
-        callsite=event.callsite,
-        sql=event.sql,
         suggestion=(
             f"The same query with the same parameters ran {len(indices)} times"
             + (f" ({values} different values, each read more than once)" if values > 1 else "")
@@ -102,8 +98,6 @@ def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding
         ),
         table=table,
         model=analysis.schema.label(table),
-        share=analysis.share(total),
-        callsites=sites,
     )
 
 

@@ -119,20 +119,14 @@ def _finding(evidence: Evidence, indices: list[int]) -> Finding | None:
         )
     else:
         suggestion = f"{why}. {reason}"
-    return Finding(
-        kind="forced_group_by",
+    return evidence.finding(
+        "forced_group_by",
+        indices,
         severity="high" if share >= 0.5 else "medium",
-        fingerprint=shape.fingerprint,
-        count=len(indices),
-        total_duration=total,
-        callsite=event.callsite,
-        sql=event.sql,
         suggestion=suggestion,
         table=main,
         model=parent._meta.label if parent is not None else None,
         fix=fix,
-        share=share,
-        callsites=evidence.sites(indices),
     )
 
 

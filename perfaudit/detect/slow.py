@@ -48,14 +48,10 @@ def detect(source: Recording | Evidence, *, threshold_ms: float | None = None) -
         slowest = max(analysis.events[i].duration for i in indices)
         table = shape.main_tables[0] if shape.main_tables else None
         findings.append(
-            Finding(
-                kind="slow",
+            analysis.finding(
+                "slow",
+                indices,
                 severity="high" if slowest >= 10 * threshold else "medium",
-                fingerprint=shape.fingerprint,
-                count=len(indices),
-                total_duration=total,
-                callsite=event.callsite,
-                sql=event.sql,
                 suggestion=(
                     f"{len(indices)} of {plural(len(all_runs), 'run')} over {threshold_ms:g} ms "
                     f"(slowest {fmt_ms(slowest)}; {fmt_share(analysis.share(total))}); "
@@ -63,8 +59,6 @@ def detect(source: Recording | Evidence, *, threshold_ms: float | None = None) -
                 ),
                 table=table,
                 model=analysis.schema.label(table),
-                share=analysis.share(total),
-                callsites=analysis.sites(indices),
             )
         )
     return findings

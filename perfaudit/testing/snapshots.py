@@ -29,6 +29,7 @@ import orjson
 
 from perfaudit.payload import PayloadDigest, canonical_bytes, digest, first_difference
 from perfaudit.payload._safe import shorten, shorten_pair
+from perfaudit.text import plural
 
 # unittest (and pytest for TestCase tests) leave this module's frames out of
 # failure tracebacks, so a failure points at the test.
@@ -192,7 +193,7 @@ def _mismatch(
         if difference is not None:
             lines.append(
                 f"First difference at {difference.path}: snapshot {shorten(difference.left)}, "
-                f"now {shorten(difference.right)} ({difference.count} path(s) differ)."
+                f"now {shorten(difference.right)} ({plural(difference.count, 'path')} differ)."
             )
     else:
         lines.append(f"(No stored payload at {payload_path} to name the first difference.)")
