@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 
 from perfaudit.report.capacity import CapacityModel, ViewLoad
 from perfaudit.report.explain import Explained
-from perfaudit.report.formats import _aligned, _cell, _clip, _code, _listed
+from perfaudit.report.formats import _aligned, _cell, _clip, _code, _listed, markdown_plans
 from perfaudit.report.pg_stat import PgStatReport, StatementShape
 from perfaudit.text import plural as _plural
 
@@ -160,14 +160,7 @@ def pg_markdown(
         f"- {s.total_ms:.1f} ms, {s.calls} calls: {_code(_clip(s.fingerprint))}"
         for s in unexplained
     ] or ["None: every shape the database ran was recorded."]
-    if plans:
-        lines += ["", "## EXPLAIN", ""]
-        for rank, (shape, plan) in enumerate(zip(shown, plans, strict=False), start=1):
-            lines += [f"### {rank}. {_code(_clip(shape.fingerprint))}", ""]
-            if plan.status == "ok":
-                lines += ["```text", *plan.plan, "```", ""]
-            else:
-                lines += [f"EXPLAIN {plan.status}: {plan.reason}", ""]
+    lines += markdown_plans(shown, plans)
     return "\n".join(lines).rstrip("\n")
 
 

@@ -198,15 +198,22 @@ def render_markdown(
     lines.append("| --- | " + " | ".join("---:" for _ in _VIEW_HEADER[1:-2]) + " | --- | ---: |")
     for view in inventory.views:
         lines.append("| " + " | ".join(_cell(c) for c in _view_row(view.to_dict())) + " |")
-    if plans:
-        lines += ["", "## EXPLAIN", ""]
-        for rank, (shape, plan) in enumerate(zip(shown, plans, strict=False), start=1):
-            lines += [f"### {rank}. {_code(_clip(shape.fingerprint))}", ""]
-            if plan.status == "ok":
-                lines += ["```text", *plan.plan, "```", ""]
-            else:
-                lines += [f"EXPLAIN {plan.status}: {plan.reason}", ""]
+    lines += markdown_plans(shown, plans)
     return "\n".join(lines).rstrip("\n")
+
+
+def markdown_plans(shown: Sequence[Any], plans: Sequence[Explained]) -> list[str]:
+    """The EXPLAIN section of a markdown report: one heading and plan per shape."""
+    if not plans:
+        return []
+    lines = ["", "## EXPLAIN", ""]
+    for rank, (shape, plan) in enumerate(zip(shown, plans, strict=False), start=1):
+        lines += [f"### {rank}. {_code(_clip(shape.fingerprint))}", ""]
+        if plan.status == "ok":
+            lines += ["```text", *plan.plan, "```", ""]
+        else:
+            lines += [f"EXPLAIN {plan.status}: {plan.reason}", ""]
+    return lines
 
 
 def _cell(text: str) -> str:
