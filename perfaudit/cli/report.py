@@ -64,7 +64,10 @@ def add_arguments(parser: CommandParser) -> None:
         "PERFAUDIT['JSONL_PATH'] and its rotated backup <JSONL_PATH>.1.",
     )
     parser.add_argument(
-        "--format", choices=("text", "markdown", "json"), default="text", help="Output format."
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text for the terminal, markdown for a document, json for machines (default: text)",
     )
     parser.add_argument(
         "--top",
