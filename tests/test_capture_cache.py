@@ -260,3 +260,25 @@ def test_keys_are_shown_as_shapes_unless_debug(prefix: str) -> None:
 )
 def test_key_shape(key: str, shape: str) -> None:
     assert key_shape(key) == shape
+
+
+def test_wrapped_methods_answer_what_django_asks_of_bound_methods() -> None:
+    """Django 6.0+ picks aget_or_set's path with ``self.get_or_set.__func__``."""
+    from django.core.cache.backends.base import BaseCache
+
+    with perfaudit.record():
+        backend = caches["default"]  # the backend itself, not the module-level proxy
+        for name in ("get_or_set", "get_many", "set_many", "delete_many", "incr", "has_key"):
+            method = getattr(backend, name)
+            assert getattr(method, "__wrapped__", None) is not None, name  # perfaudit's
+            assert method.__func__ is getattr(type(backend), name), name
+            assert method.__self__ is backend
+        assert backend.get_or_set.__func__ is BaseCache.get_or_set  # LocMem does not override it
+
+
+@pytest.mark.asyncio
+async def test_aget_or_set_works_while_recording() -> None:
+    with perfaudit.record() as rec:
+        assert await cache.aget_or_set("perfaudit-aget-or-set", 3) == 3
+    assert rec.cache
+    await cache.adelete("perfaudit-aget-or-set")

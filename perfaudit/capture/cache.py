@@ -237,7 +237,7 @@ def _sync_wrapper(original: Callable[..., Any], alias: str, op: str, kind: int) 
             return original(*args, **kwargs)
         return _call(active, original, alias, op, kind, args, kwargs)
 
-    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    _look_like(wrapper, original)
     return wrapper
 
 
@@ -248,8 +248,23 @@ def _async_wrapper(original: Callable[..., Any], alias: str, op: str, kind: int)
             return await original(*args, **kwargs)
         return await _acall(active, original, alias, op, kind, args, kwargs)
 
-    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    _look_like(wrapper, original)
     return wrapper
+
+
+def _look_like(wrapper: Any, original: Callable[..., Any]) -> None:
+    """Make the instance attribute answer what Django asks of a bound method.
+
+    Django (6.0+) decides how ``aget_or_set`` runs with
+    ``self.get_or_set.__func__ is not BaseCache.get_or_set``: the wrapper
+    carries the original's ``__func__`` and ``__self__``, so that test (and
+    the caller's result) is what it would be without perfaudit.
+    """
+    wrapper.__wrapped__ = original
+    wrapper.__func__ = getattr(original, "__func__", original)
+    self_ = getattr(original, "__self__", None)
+    if self_ is not None:
+        wrapper.__self__ = self_
 
 
 def wrap_backend(backend: Any, alias: str) -> None:
