@@ -25,6 +25,11 @@ call_command("migrate", verbosity=0)
 call_command("seed", verbosity=0, stdout=open(os.devnull, "w"))
 namespace = {{}}
 exec(compile({code!r}, "README.md", "exec"), namespace)
+# Every suggestion's code spans are balanced and never nested (the panel and
+# Markdown render them): an odd count, or two backticks in a row, is a bug.
+suggestions = [f.suggestion for f in namespace["rec"].analysis.findings]
+broken = [s for s in suggestions if s.count("`") % 2 or "``" in s]
+assert not broken, broken
 print(json.dumps([str(eval(expr, namespace)) for expr in {exprs!r}]))
 """
 

@@ -128,20 +128,21 @@ def _aggregate(access: Access, parent: Parent, where: str, on: str) -> tuple[str
             f'prefetch_related(Prefetch("{prefix}", queryset='
             f"{relation.source.__name__}.objects.annotate({base}={inner})))"
         )
-        read = f"obj.{base} on each prefetched `{relation.source.__name__}`"
+        # Code in backticks, the words outside them: the panel renders code spans.
+        read, where_read = f"obj.{base}", f" on each prefetched `{relation.source.__name__}`"
     else:
         fix = annotate
-        read = f"obj.{name}"
+        read, where_read = f"obj.{name}", ""
     sentence = f"`{relation.label}` is {verb} one row at a time ({where}); add `{fix}` to {on} "
     if "Coalesce(" in fix:
         sentence += "(`from django.db.models.functions import Coalesce`) "
     if access.mode == "count" and not access.fixed and not parent.path:
         sentence += (
-            f'and read `{read}` (or `prefetch_related("{relation.name}")` and '
+            f'and read `{read}`{where_read} (or `prefetch_related("{relation.name}")` and '
             f"`len(obj.{relation.name}.all())`)."
         )
     else:
-        sentence += f"and read `{read}`."
+        sentence += f"and read `{read}`{where_read}."
     return sentence, fix
 
 
