@@ -15,7 +15,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _manage(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(REPO)}
+    # These tests are about argv, not a database. The child runs Django's system
+    # checks, which on MySQL with Django 6.1 connect to the settings' database
+    # (never created: the suite's is ``test_``-prefixed), so the child uses
+    # the in-memory SQLite settings whatever the suite runs on.
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(REPO),
+        "PERFAUDIT_TEST_DB": "sqlite",
+    }
     return subprocess.run(
         [sys.executable, "-m", "django", "perfaudit", *args],
         capture_output=True,
