@@ -42,7 +42,7 @@ class _FramePolicy:
     code objects are kept in ``codes`` so their ids stay unique while cached.
     """
 
-    __slots__ = ("cache", "codes", "drf", "last_walk", "modules")
+    __slots__ = ("cache", "codes", "drf", "last", "modules")
 
     _MAX_CACHE = 20_000
 
@@ -51,10 +51,12 @@ class _FramePolicy:
         self.cache: dict[int, int] = {}
         self.codes: list[CodeType] = []
         self.drf: frozenset[int] = _drf_codes_now()
-        # The code objects of the last walk that found an application frame
-        # without passing a DRF field method: library codes, then the
-        # application's.
-        self.last_walk: tuple[CodeType, ...] = ()
+        self._forget_walk()
+
+    def _forget_walk(self) -> None:
+        # The last walk, as the plan a repeat of it follows: one atomic
+        # attribute, as the policy is shared by threads.
+        self.last: _Plan | None = None
 
     def is_library(self, code: CodeType, module: object) -> bool:
         filename = code.co_filename
@@ -78,54 +80,105 @@ class _FramePolicy:
             self.drf = _drf_codes_now()
             self.cache.clear()
             self.codes.clear()
-            self.last_walk = ()
+            self._forget_walk()
 
     def user_frame(self, frame: FrameType | None) -> _SiteInfo | None:
         """The first application frame, and the DRF field being rendered on the way.
 
         The per-frame cost is what a call site costs, so the loop does the
         least it can. Consecutive queries mostly come through the same stack
-        (an N+1 loop, a page of rows): while the frames' code objects are
-        those of the last walk, an identity test per frame suffices (their
-        classification cannot differ); from the first frame that differs on,
-        one cache lookup per frame, library frames (the common case) going
-        straight to the next one.
+        (an N+1 loop, a page of rows, a DRF list rendering the same field per
+        row), so the last walk is kept as a plan: while the frames' code
+        objects are those of the plan, an identity test per frame suffices
+        (their classification cannot differ), and only a DRF field method's
+        frame is read, for the field it renders. Where the plan reaches a
+        DRF frame that *is* the frame the last walk stopped at (the list
+        being rendered, not a row's), the rest of the stack is that walk's
+        too (a running frame's callers cannot change), and its result is
+        used without going further. When the stack differs, it is walked
+        again from the start with one cache lookup per frame.
         """
-        last = self.last_walk
-        matched = 0
-        if last:
-            final = len(last) - 1
-            while frame is not None and frame.f_code is last[matched]:
-                if matched == final:
-                    return last[final], frame.f_lasti, None
-                matched += 1
-                frame = frame.f_back
-        walked = list(last[:matched])  # library frames so far, for the next walk
+        plan = self.last
+        if plan is not None:
+            at = frame
+            origin = None
+            try:
+                for codes, stop, kind, held, later_origin in plan:
+                    for code in codes:  # library frames: one identity test each
+                        if at.f_code is not code:  # type: ignore[union-attr]
+                            break
+                        at = at.f_back  # type: ignore[union-attr]
+                    else:
+                        if kind is _END:
+                            if at is None:  # the whole stack again: no application frame
+                                return (None, 0, origin) if origin is not None else None
+                            break
+                        if at.f_code is not stop:  # type: ignore[union-attr]
+                            break
+                        if kind is _APP:
+                            return stop, at.f_lasti, origin  # type: ignore[union-attr]
+                        if at is held:  # a DRF frame the last walk also passed
+                            return _result_beyond(plan, origin or later_origin)
+                        if origin is None:  # a DRF field method: the field it renders
+                            origin = _serializer_field(at)  # type: ignore[arg-type]
+                        at = at.f_back  # type: ignore[union-attr]
+                        continue
+                    break  # the stack differs: walk it
+            except AttributeError:  # the stack ended earlier than the last one
+                pass
+        return self._walk(frame)
+
+    def _walk(self, frame: FrameType | None) -> _SiteInfo | None:
+        """Walk the stack with the cache, and keep the walk as the next plan."""
+        stops: list[tuple[tuple[CodeType, ...], CodeType | None, int, FrameType | None]] = []
+        fields: list[str | None] = []  # the field each DRF stop renders
+        codes: list[CodeType] = []
         known = self.cache.get
-        origin = None
-        through_drf = False
         while frame is not None:
             code = frame.f_code
-            walked.append(code)
             state = known(id(code))
-            if state is _LIBRARY:
-                frame = frame.f_back
-                continue
             if state is None:
                 state = self._classify(code, frame.f_globals.get("__name__"))
-                if state is _LIBRARY:
-                    frame = frame.f_back
-                    continue
+            if state is _LIBRARY:
+                codes.append(code)
+                frame = frame.f_back
+                continue
+            stops.append((tuple(codes), code, state, frame))
+            codes = []
             if state is _APP:
-                # Through a DRF field method, the origin depends on the field
-                # being rendered, not on the code: the next walk must look.
-                self.last_walk = () if through_drf else tuple(walked)
-                return code, frame.f_lasti, origin
-            through_drf = True  # a DRF field method
-            if origin is None:
-                origin = _serializer_field(frame)
+                break
+            fields.append(_serializer_field(frame))
             frame = frame.f_back
-        return (None, 0, origin) if origin is not None else None
+        else:
+            stops.append((tuple(codes), None, _END, None))
+        # Each DRF stop's origin as the walk from it on would find it: the
+        # first field named from there outwards.
+        later: list[str | None] = [None] * len(stops)
+        following = None
+        for i in range(len(fields) - 1, -1, -1):
+            following = fields[i] or following
+            later[i] = following
+        # Frames are held only where a later query may meet them again: the
+        # first DRF stop renders one row (its frame is gone by the next
+        # query, and holding it would make it copy itself out as it returns);
+        # the application frame only for a result found beyond a held one.
+        plan = tuple(
+            (codes, code, state, held if i > 0 or state is _APP else None, later[i])
+            for i, (codes, code, state, held) in enumerate(stops)
+        )
+        if len(plan) < 3:  # no DRF stop held: no result is ever taken beyond one
+            plan = tuple((codes, code, state, None, o) for codes, code, state, _, o in plan)
+        self.last = plan
+        _, end_code, state, last_frame = stops[-1]
+        if state is _APP:
+            return end_code, last_frame.f_lasti, later[0]  # type: ignore[union-attr]
+        return (None, 0, later[0]) if later[0] is not None else None
+
+    def release(self) -> None:
+        """Drop the frames the plan holds (a recording ended): keep its codes."""
+        plan = self.last
+        if plan is not None:
+            self.last = tuple((codes, stop, kind, None, o) for codes, stop, kind, _, o in plan)
 
     def _classify(self, code: CodeType, module: object) -> int:
         if id(code) in self.drf:
@@ -140,12 +193,32 @@ class _FramePolicy:
         return state
 
 
-# Frame states in the policy cache: one dict lookup per frame walked.
-_APP, _LIBRARY, _DRF_FIELD = 0, 1, 2
+# Frame states in the policy cache: one dict lookup per frame walked; _END
+# closes a plan whose walk found no application frame.
+_APP, _LIBRARY, _DRF_FIELD, _END = 0, 1, 2, 3
+
+# A walk kept for the next query: segments of library code objects, each
+# followed by the frame it stops at: its code (None at the end of the
+# stack), its state (a DRF field method, the application frame, or _END),
+# the frame itself while the recording runs (None once released), and the
+# origin a walk from there on would name.
+_Plan = tuple[
+    tuple[tuple[CodeType, ...], "CodeType | None", int, "FrameType | None", "str | None"], ...
+]
 
 # (code of the application frame or None, its bytecode offset (f_lasti), the
 # DRF field or None)
 _SiteInfo = tuple["CodeType | None", int, "str | None"]
+
+
+def _result_beyond(plan: _Plan, origin: str | None) -> _SiteInfo | None:
+    """The walk's result from the plan's end: its application frame, where it
+    is now, or none."""
+    _, code, kind, frame, _ = plan[-1]
+    if kind is _APP and frame is not None:
+        return code, frame.f_lasti, origin
+    return (None, 0, origin) if origin is not None else None
+
 
 _drf_codes: frozenset[int] = frozenset()
 _drf_keep: list[object] = []

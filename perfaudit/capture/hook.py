@@ -194,6 +194,8 @@ def _deliver(recordings: tuple[Recording, ...], event: _RawEvent) -> None:
 
 _install_lock = threading.Lock()
 _installed = False
+# Set in each thread once install() has wrapped what that thread had opened.
+_thread_installed = threading.local()
 
 
 # The DB-API connection a wrapper had once Django finished setting it up
@@ -275,13 +277,18 @@ def install() -> None:
                 request_started.connect(_on_request_started, dispatch_uid="perfaudit.requests")
                 request_finished.connect(_on_request_finished, dispatch_uid="perfaudit.requests")
                 _installed = True
-    for connection in connections.all(initialized_only=True):
-        _ensure_wrapped(connection)
-    # Beside the queries: Django's caches, and the HTTP clients imported so far.
     from perfaudit.capture import cache, http
 
-    cache.install()
-    http.install()
+    if not getattr(_thread_installed, "done", False):
+        # What this thread opened before perfaudit listened: connections,
+        # and Django's caches. Later ones are wrapped as they are created
+        # (connection_created, the cache handler's create_connection), so
+        # once per thread suffices; record() also wraps its aliases' wrappers.
+        for connection in connections.all(initialized_only=True):
+            _ensure_wrapped(connection)
+        cache.install()
+        _thread_installed.done = True
+    http.install()  # the HTTP clients imported since: two dict lookups when done
 
 
 # -- the public entry point ---------------------------------------------------

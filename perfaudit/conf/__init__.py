@@ -8,7 +8,13 @@ request time, silently replaced by its default instead of raising.
 
 The accessor re-reads ``django.conf.settings.PERFAUDIT`` on every access so
 that ``override_settings(PERFAUDIT={...})`` in tests just works; callers read
-it once per recording or request, never per query.
+it once per recording or request, never per query. The validated values are
+kept for the ``PERFAUDIT`` dict they came from, and used again while that
+same object (identical, with equal keys and values) is the setting: the
+middleware reads a dozen keys per request, and validating each on every read
+cost it microseconds. A value changed by assignment or ``override_settings``
+is seen at once; one mutated in place inside a nested value (Django's
+settings are not meant to change at run time) may not be.
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ __all__ = ["SETTINGS", "Problem", "Setting", "app_settings", "user_settings"]
 logger = logging.getLogger("perfaudit")
 
 
+_EMPTY: Final[Mapping[str, Any]] = {}
+
+
 def user_settings() -> Mapping[str, Any]:
     """The raw ``PERFAUDIT`` dict, or an empty one when unset or not a dict."""
     value = getattr(django_settings, "PERFAUDIT", None)
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # the ABC test only for non-dicts
         return value
-    return {}
+    return _EMPTY
 
 
 _warned: set[tuple[str, str]] = set()
@@ -45,12 +54,28 @@ class AppSettings:
     accessor falls back to the default (logging one warning per bad value).
     """
 
+    def __init__(self) -> None:
+        # (the PERFAUDIT object, a shallow copy of it, its validated values)
+        self._validated: tuple[Mapping[str, Any], dict[str, Any], dict[str, Any]] | None = None
+
     def get(self, name: str, *, raw: Mapping[str, Any] | None = None) -> Any:
         """The validated value of ``name``; ``raw`` is the ``PERFAUDIT`` dict if
-        the caller already read it (to read several keys with one lookup)."""
-        setting = SETTINGS[name]
+        the caller already read it."""
+        return self.values(raw)[name]
+
+    def values(self, raw: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        """Every setting's validated value, by name: several keys for one lookup
+        of ``PERFAUDIT`` (the middleware and ``record()`` read them per request)."""
         if raw is None:
             raw = user_settings()
+        cached = self._validated
+        if cached is None or cached[0] is not raw or cached[1] != raw:
+            values = {key: self._read(key, raw) for key in SETTINGS}
+            cached = self._validated = (raw, dict(raw), values)
+        return cached[2]
+
+    def _read(self, name: str, raw: Mapping[str, Any]) -> Any:
+        setting = SETTINGS[name]
         if name not in raw:
             return setting.default
         value = raw[name]
