@@ -458,3 +458,62 @@ def test_repeated_stacks_and_diverging_ones_are_attributed_alike() -> None:
         (__file__, line_of(__file__, "callsite-marker-callback")),
         (__file__, line_of(__file__, "callsite-marker-after")),
     ]
+
+
+def test_call_sites_through_drf_match_a_fresh_walk_of_every_query() -> None:
+    """The hot path reuses its last walk (and, through DRF, the list-level frame
+    it held); every query must still get what a walk from scratch finds."""
+    from rest_framework import serializers as drf
+
+    from perfaudit.capture import callsites
+    from perfaudit.capture.types import _line_at
+    from tests.testapp import serializers
+
+    class MixedSerializer(drf.ModelSerializer[Book]):
+        author = serializers.AuthorSerializer()
+        tags = serializers.TagSerializer(many=True)
+        review_count = drf.SerializerMethodField()
+
+        class Meta:
+            model = Book
+            fields = ("id", "author", "tags", "review_count")
+
+        def get_review_count(self, obj: Book) -> int:
+            return obj.reviews.count()  # a query from an application frame inside DRF
+
+    for book in BookFactory.create_batch(4):
+        book.tags.add(TagFactory())
+    expected: list[tuple[str | None, int | None, str | None]] = []
+
+    def fresh_walk(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        found = callsites._FramePolicy(())._walk(sys._getframe(1))
+        if found is None:
+            expected.append((None, None, None))
+        else:
+            code, lasti, origin = found
+            expected.append(
+                (code.co_filename, _line_at(code, lasti), origin) if code else (None, None, origin)
+            )
+        return execute(sql, params, many, context)
+
+    with perfaudit.record() as rec, connection.execute_wrapper(fresh_walk):
+        MixedSerializer(Book.objects.order_by("pk"), many=True).data  # noqa: B018
+        serializers.BookSerializer(Book.objects.order_by("pk"), many=True).data  # noqa: B018
+        for book in Book.objects.order_by("pk"):
+            MixedSerializer(book).data  # noqa: B018
+
+    got = [
+        (q.callsite.filename, q.callsite.lineno, q.origin)
+        if q.callsite
+        else (None, None, q.origin)
+        for q in rec
+    ]
+    assert len(got) == len(expected) > 20
+    assert got == expected
+    origins = {origin for _, _, origin in got}
+    assert {"MixedSerializer.author", "MixedSerializer.tags", "BookSerializer.author"} <= origins
+    # No frame stays referenced once the block is over.
+    policy = rec._policy
+    assert policy is not None
+    assert policy.last is not None
+    assert all(held is None for _, _, _, held, _ in policy.last)
