@@ -30,12 +30,34 @@ ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "rest_framework",
     "perfaudit",
     "tests.testapp",
 ]
+
+# The admin (tests/corpus_admin.py, the detector corpus's changelists) renders
+# templates with these context processors. MIDDLEWARE stays empty: each test
+# that needs sessions, auth or messages sets the stack it runs under, so the
+# admin's checks for those middlewares are silenced here.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
 _DB = os.environ.get("PERFAUDIT_TEST_DB", "sqlite")
 

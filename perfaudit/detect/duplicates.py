@@ -19,6 +19,7 @@ from perfaudit.conf import app_settings
 from perfaudit.detect import n_plus_one
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share, params_key
 from perfaudit.detect.finding import Finding
+from perfaudit.detect.views import model_admin
 from perfaudit.sql.shape import SqlShape
 
 __all__ = ["detect"]
@@ -86,6 +87,7 @@ def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding
     sites = analysis.sites(indices)
     origin = ", ".join(f"{s.short_filename}:{s.lineno}" for s in sites) or "an unknown call site"
     table = shape.main_tables[0] if shape.main_tables else None
+    advice = _admin_advice(analysis, shape, table) or _advice(shape, sites, table, values)
     return analysis.finding(
         "duplicate",
         indices,
@@ -94,10 +96,30 @@ def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding
             f"The same query with the same parameters ran {len(indices)} times"
             + (f" ({values} different values, each read more than once)" if values > 1 else "")
             + f" (from {origin}; {fmt_ms(total)}, {fmt_share(analysis.share(total))}) with "
-            f"no write to its tables in between; {_advice(shape, sites, table, values)}"
+            f"no write to its tables in between; {advice}"
         ),
         table=table,
         model=analysis.schema.label(table),
+    )
+
+
+def _admin_advice(analysis: Evidence, shape: SqlShape, table: str | None) -> str | None:
+    """A changelist's two counts: its paginator's and the unfiltered total's.
+
+    Unfiltered, both are the same ``COUNT(*)``; ``show_full_result_count``
+    is the admin's own switch for the second (it shows "N of M selected").
+    """
+    if table is None or not shape.fingerprint.startswith("SELECT COUNT("):
+        return None
+    admin = model_admin(analysis)
+    model = getattr(admin, "model", None)
+    if model is None or getattr(model, "_meta", None) is None or model._meta.db_table != table:
+        return None
+    name = type(admin).__qualname__
+    return (
+        f"the admin changelist of `{name}` counts its rows for the paginator and again for "
+        f"the unfiltered total; `show_full_result_count = False` on `{name}` drops the second "
+        'count (a filtered page then shows "Show all" instead of the total).'
     )
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from perfaudit.detect._common import Evidence
     from perfaudit.detect.parents import Parent
 
-__all__ = ["view_queryset"]
+__all__ = ["model_admin", "view_queryset"]
 
 _QUERYSET_LINE = re.compile(r"^\s+queryset\s*[:=]")
 
@@ -32,6 +32,22 @@ def view_queryset(evidence: Evidence, parent: Parent, site: CallSite | None) -> 
     ``None`` too when the parent query was issued from the view's own code
     (an overridden ``list()``): that line is the one to show.
     """
+    func = _view_of(evidence)
+    if func is None:
+        return None
+    try:
+        return _describe(func, parent, site)
+    except Exception:  # a view class that cannot be inspected must not break detection
+        return None
+
+
+def model_admin(evidence: Evidence) -> Any:
+    """The ``ModelAdmin`` whose view served the unit's request, or ``None``."""
+    return getattr(_view_of(evidence), "model_admin", None)
+
+
+def _view_of(evidence: Evidence) -> Any:
+    """The view function the unit's request resolved to (``None`` outside a request)."""
     label = evidence.request
     if not label or " " not in label:
         return None
@@ -40,10 +56,9 @@ def view_queryset(evidence: Evidence, parent: Parent, site: CallSite | None) -> 
         from django.urls import Resolver404, resolve
 
         try:
-            match = resolve(path)
+            return resolve(path).func
         except Resolver404:
             return None
-        return _describe(match.func, parent, site)
     except Exception:  # a broken URLconf must not break detection
         return None
 
@@ -53,7 +68,16 @@ def _describe(func: Any, parent: Parent, site: CallSite | None) -> str | None:
     if admin is not None and getattr(admin, "model", None) is parent.root:
         if _inside(type(admin), site):
             return None
-        return _where(type(admin), "get_queryset") or _class_site(type(admin))
+        name = type(admin).__qualname__
+        where = _where(type(admin), "get_queryset") or _class_site(type(admin))
+        if where is None:
+            return None
+        # The changelist builds its queryset from get_queryset(); a select_related
+        # path can also be named in list_select_related, which the admin applies.
+        return (
+            f"{where}, the admin changelist: add it in `{name}.get_queryset()`, or name the "
+            f"`select_related` path in `{name}.list_select_related`"
+        )
     cls = getattr(func, "cls", None) or getattr(func, "view_class", None)
     if cls is None or not hasattr(cls, "get_queryset"):
         return None
