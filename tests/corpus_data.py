@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from tests.factories import BookFactory, TagFactory
-from tests.testapp.models import Loan, Reader
+from tests.testapp.models import Loan, Reader, Recommendation
 
 
 def make_library() -> dict[str, Any]:
@@ -26,3 +26,12 @@ def make_library() -> dict[str, Any]:
         Loan.objects.create(book=book, reader=readers[i % 4], returned=i % 2 == 0)
         Loan.objects.create(book=book, reader=readers[(i + 1) % 4])
     return {"readers": readers, "books": books}
+
+
+def make_recommendations(library: dict[str, Any]) -> None:
+    """Each book recommended by one reader to another (two foreign keys to `Reader`)."""
+    readers = library["readers"]
+    for i, book in enumerate(library["books"]):
+        Recommendation.objects.create(
+            book=book, from_reader=readers[i % 4], to_reader=readers[(i + 1) % 4]
+        )

@@ -14,8 +14,9 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from time import perf_counter
 from types import CodeType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from perfaudit.capture.bytecode import attribute_at
 from perfaudit.capture.events import CacheEvent, HttpEvent, SideEvents, _RawCache, _RawHttp
 from perfaudit.sql.shape import SqlShape, analyze, fingerprint
 
@@ -86,6 +87,11 @@ class QueryEvent:
     ``origin`` names the DRF serializer field being rendered when the query
     ran (``"EventSerializer.venue"``), the most useful pointer when the
     query comes from DRF's own code (a nested serializer) rather than yours.
+    ``attribute`` is the attribute whose access ran the query, when the call
+    site's instruction is an attribute load (``loan.to_reader`` → ``"to_reader"``,
+    a foreign key's descriptor): it tells the N+1 detector which of two
+    foreign keys to the same model a loop reads. Read from the bytecode once
+    per call site, after the query, never on the query's path.
 
     Not frozen on purpose: a recording materialises thousands of events and a
     frozen dataclass costs several times more to build.
@@ -100,6 +106,7 @@ class QueryEvent:
     error: str | None = None
     started_at: float = 0.0
     origin: str | None = None
+    attribute: str | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -256,6 +263,7 @@ class Recording(SideEvents):
 def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
     sql, params, many, alias, start, end, error, site_info = raw
     code, offset, origin = site_info if site_info is not None else (None, 0, None)
+    site, attribute = _callsite(code, offset) if code is not None else _NO_SITE
     # Positional arguments: measurably faster than keywords at this volume.
     return QueryEvent(
         sql,
@@ -263,33 +271,39 @@ def _materialise(raw: _RawEvent, t0: float) -> QueryEvent:
         end - start,
         alias,
         many,
-        _callsite(code, offset) if code is not None else None,
+        site,
         f"{error.__module__}.{error.__qualname__}" if error is not None else None,
         start - t0 if t0 else 0.0,
         origin,
+        attribute,
     )
+
+
+_NO_SITE: Final[tuple[None, None]] = (None, None)
 
 
 # Call sites by (id(code), bytecode offset). Keyed by id because hashing a code
 # object hashes its bytecode and constants (microseconds for a large function);
 # the code objects are kept alive alongside, so an id cannot be reused while
 # cached.
-_CALLSITES: dict[tuple[int, int], CallSite] = {}
+_CALLSITES: dict[tuple[int, int], tuple[CallSite, str | None]] = {}
 _CALLSITE_CODES: list[CodeType] = []
 _MAX_CALLSITES = 8192
 
 
-def _callsite(code: CodeType, offset: int) -> CallSite:
+def _callsite(code: CodeType, offset: int) -> tuple[CallSite, str | None]:
+    """The call site at ``offset`` of ``code``, and the attribute loaded there."""
     key = (id(code), offset)
-    site = _CALLSITES.get(key)
-    if site is None:
+    found = _CALLSITES.get(key)
+    if found is None:
         if len(_CALLSITES) >= _MAX_CALLSITES:
             _CALLSITES.clear()
             _CALLSITE_CODES.clear()
         lineno = _line_at(code, offset)
-        site = _CALLSITES[key] = CallSite(code.co_filename, lineno, code.co_qualname)
+        site = CallSite(code.co_filename, lineno, code.co_qualname)
+        found = _CALLSITES[key] = (site, attribute_at(code, offset))
         _CALLSITE_CODES.append(code)
-    return site
+    return found
 
 
 def _line_at(code: CodeType, offset: int) -> int:

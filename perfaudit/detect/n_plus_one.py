@@ -156,8 +156,16 @@ def _classify(
     first = group.indices[0]
     shape = evidence.shapes[first]
     recent = _recent_tables(evidence, first)
-    sql = evidence.events[first].sql
-    accesses = access_of(evidence.schema, shape, group.key, group.fixed, recent, sql)
+    event = evidence.events[first]
+    # What names the foreign key: under DRF, the field being rendered (its
+    # name is its source attribute unless `source=` says otherwise; the
+    # application frame's own attribute is then the outer `.data`); else the
+    # attribute whose load at the call site ran the query. Only a name that
+    # is one of the candidate foreign keys is used.
+    attribute = event.origin.rpartition(".")[2] if event.origin else event.attribute
+    accesses = access_of(
+        evidence.schema, shape, group.key, group.fixed, recent, event.sql, attribute
+    )
     if len(accesses) != 1:
         return None, None
     access = accesses[0]

@@ -63,10 +63,12 @@ def access_of(
     fixed: list[str],
     recent: list[str],
     sql: str = "",
+    attribute: str | None = None,
 ) -> list[Access]:
     """The accesses ``shape`` can be, given the row-key column ``key`` (``table.column``).
 
     Several only when the schema is ambiguous (the caller names them all).
+    ``attribute``: the attribute whose access ran the query, when known.
     """
     table, _, column = key.rpartition(".")
     mode = "count" if shape.aggregates else "exists" if is_exists_probe(shape) else "load"
@@ -82,7 +84,7 @@ def access_of(
         if reader is not None:
             return [reader]
 
-    relations = schema.relation_for_filter(table, column, recent)
+    relations = schema.relation_for_filter(table, column, recent, attribute)
     accesses = []
     for relation in relations:
         names = _field_names(schema, relation, table, fixed)

@@ -82,13 +82,15 @@ class Schema:
         return found
 
     def relation_for_filter(
-        self, table: str, column: str, recent_tables: list[str]
+        self, table: str, column: str, recent_tables: list[str], attribute: str | None = None
     ) -> list[Relation]:
         """Relations that load rows of ``table`` by ``column`` one parent at a time.
 
         Several are returned only when the schema is ambiguous; the caller
-        names them all. ``recent_tables`` (most recent first) breaks ties for
-        forward foreign keys: the loop usually iterates the table read last.
+        names them all. Ties between forward foreign keys are broken by the
+        ``attribute`` whose access ran the query (``QueryEvent.attribute``,
+        read from the call site's bytecode: exact), else by ``recent_tables``
+        (most recent first): the loop usually iterates the table read last.
         """
         for field in self.m2m_through(table):
             rel = field.remote_field
@@ -112,10 +114,14 @@ class Schema:
                 return []
             kind = "reverse_one_to_one" if field.one_to_one else "reverse_fk"
             return [Relation(kind, parent, accessor, model)]
-        return self._forward_candidates(model, field, recent_tables)
+        return self._forward_candidates(model, field, recent_tables, attribute)
 
     def _forward_candidates(
-        self, target: type[Model], key: Field[Any, Any], recent_tables: list[str]
+        self,
+        target: type[Model],
+        key: Field[Any, Any],
+        recent_tables: list[str],
+        attribute: str | None,
     ) -> list[Relation]:
         candidates: list[Relation] = []
         for model in self.models.values():
@@ -129,6 +135,10 @@ class Schema:
                     and getattr(field, "target_field", None) is key
                 ):
                     candidates.append(Relation("forward", model, field.name, target))
+        if len(candidates) > 1 and attribute is not None:
+            named = [c for c in candidates if c.name == attribute]
+            if named:
+                candidates = named
         if len(candidates) > 1:
             for table in recent_tables:
                 preferred = [c for c in candidates if c.source._meta.db_table == table]

@@ -81,3 +81,19 @@ class Loan(models.Model):
 
     def __str__(self) -> str:
         return f"loan {self.book_id} to {self.reader_id}"
+
+
+class Recommendation(models.Model):
+    """A book one reader recommends to another: two foreign keys to `Reader`,
+    which the SQL of a per-row load cannot tell apart."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="recommendations")
+    from_reader = models.ForeignKey(
+        Reader, on_delete=models.CASCADE, related_name="recommendations_made"
+    )
+    to_reader = models.ForeignKey(
+        Reader, on_delete=models.CASCADE, related_name="recommendations_received"
+    )
+
+    def __str__(self) -> str:
+        return f"recommendation of {self.book_id} to {self.to_reader_id}"
