@@ -517,3 +517,5 @@ def test_call_sites_through_drf_match_a_fresh_walk_of_every_query() -> None:
     assert policy is not None
     assert policy.last is not None
     assert all(held is None for _, _, _, held, _ in policy.last)
+    # Nor any serializer field whose origin was cached while it rendered.
+    assert callsites._FIELD_ORIGINS == {}

@@ -179,6 +179,7 @@ class _FramePolicy:
         plan = self.last
         if plan is not None:
             self.last = tuple((codes, stop, kind, None, o) for codes, stop, kind, _, o in plan)
+        _FIELD_ORIGINS.clear()
 
     def _classify(self, code: CodeType, module: object) -> int:
         if id(code) in self.drf:
@@ -249,8 +250,29 @@ def _drf_codes_now() -> frozenset[int]:
     return _drf_codes
 
 
+# The origin of each DRF field met while recording, by id: a list renders the
+# same field objects for every row, so the name is built once per field (the
+# getattrs and the formatting cost about a microsecond a query). The field is
+# kept beside its origin so its id cannot be reused while cached; the cache is
+# emptied when a recording ends (``release()``), so no serializer outlives its
+# request because of it.
+_FIELD_ORIGINS: dict[int, tuple[object, str | None]] = {}
+_MAX_FIELD_ORIGINS: Final = 4096
+
+
 def _serializer_field(frame: FrameType) -> str | None:
     field = frame.f_locals.get("self")
+    known = _FIELD_ORIGINS.get(id(field))
+    if known is not None and known[0] is field:
+        return known[1]
+    origin = _field_origin(field)
+    if len(_FIELD_ORIGINS) >= _MAX_FIELD_ORIGINS:
+        _FIELD_ORIGINS.clear()
+    _FIELD_ORIGINS[id(field)] = (field, origin)
+    return origin
+
+
+def _field_origin(field: object) -> str | None:
     name = getattr(field, "field_name", None)
     parent = getattr(field, "parent", None)
     if not name or parent is None:
