@@ -199,5 +199,5 @@ def _pending(
     for i in range(len(events), len(raw)):
         info = raw[i][-1]
         code, offset = (info[0], info[1]) if info is not None else (None, 0)
-        events.append(build(raw[i], t0, _callsite(code, offset) if code is not None else None))
+        events.append(build(raw[i], t0, _callsite(code, offset)[0] if code is not None else None))
     return events
