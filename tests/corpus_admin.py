@@ -9,8 +9,10 @@ changelist with the fix perfaudit names (``list_select_related``).
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 
-from tests.testapp.models import Book, Loan
+from tests.testapp.models import Author, Book, Loan
 
 site = admin.AdminSite(name="corpus_admin")
 fixed_site = admin.AdminSite(name="corpus_admin_fixed")
@@ -33,11 +35,30 @@ class FixedLoanAdmin(LoanAdmin):
 
 
 class BookAdmin(admin.ModelAdmin):
-    """A foreign key named as a field: the admin joins it itself (no N+1)."""
+    """A foreign key named as a field: the admin joins it itself (no N+1);
+    the tags, read by a callable, are a many-to-many (a prefetch)."""
 
-    list_display = ("title", "author")
+    list_display = ("title", "author", "tag_names")
+
+    @admin.display(description="tags")
+    def tag_names(self, obj: Book) -> str:
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+
+class AuthorAdmin(admin.ModelAdmin):
+    """A grouped changelist: the admin counts it as a subquery, twice."""
+
+    list_display = ("name", "book_count")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Author]:
+        return super().get_queryset(request).annotate(n_books=Count("books"))
+
+    @admin.display(description="books")
+    def book_count(self, obj: Author) -> int:
+        return int(obj.n_books)  # type: ignore[attr-defined]
 
 
 site.register(Loan, LoanAdmin)
 site.register(Book, BookAdmin)
+site.register(Author, AuthorAdmin)
 fixed_site.register(Loan, FixedLoanAdmin)

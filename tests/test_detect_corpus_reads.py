@@ -132,3 +132,17 @@ def test_re_reads_between_requests_are_the_test_checking(library: dict[str, Any]
     assert [f.kind for f in run(_record(lambda: [reader.refresh_from_db() for _ in "ab"]))] == [
         "duplicate"
     ]
+
+
+def test_a_method_repeating_its_lookup_gets_both_fixes(library: dict[str, Any]) -> None:
+    """`Reader.has_favorited` asked twice the same question: the advice names the
+    method and the fix for either case (same object, or objects sharing the row)."""
+    reader, book = library["readers"][0], library["books"][0]
+    findings = run(_record(lambda: [reader.has_favorited(book) for _ in range(2)]))
+    (duplicate,) = findings
+    assert duplicate.kind == "duplicate"
+    assert "`Reader.has_favorited` runs the same lookup each time it is called" in (
+        duplicate.suggestion
+    )
+    assert "`functools.cached_property` for a method without arguments" in duplicate.suggestion
+    assert "`select_related` on their queryset" in duplicate.suggestion

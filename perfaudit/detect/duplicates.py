@@ -87,7 +87,7 @@ def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding
     sites = analysis.sites(indices)
     origin = ", ".join(f"{s.short_filename}:{s.lineno}" for s in sites) or "an unknown call site"
     table = shape.main_tables[0] if shape.main_tables else None
-    advice = _admin_advice(analysis, shape, table) or _advice(shape, sites, table, values)
+    advice = _admin_advice(analysis, shape) or _advice(shape, sites, table, values)
     return analysis.finding(
         "duplicate",
         indices,
@@ -103,17 +103,20 @@ def _finding(analysis: Evidence, indices: list[int], values: int = 1) -> Finding
     )
 
 
-def _admin_advice(analysis: Evidence, shape: SqlShape, table: str | None) -> str | None:
+def _admin_advice(analysis: Evidence, shape: SqlShape) -> str | None:
     """A changelist's two counts: its paginator's and the unfiltered total's.
 
     Unfiltered, both are the same ``COUNT(*)``; ``show_full_result_count``
     is the admin's own switch for the second (it shows "N of M selected").
     """
-    if table is None or not shape.fingerprint.startswith("SELECT COUNT("):
+    if not shape.fingerprint.startswith("SELECT COUNT("):
         return None
     admin = model_admin(analysis)
     model = getattr(admin, "model", None)
-    if model is None or getattr(model, "_meta", None) is None or model._meta.db_table != table:
+    # The count reads the model's table, or a subquery over it (a grouped
+    # changelist query is counted as `COUNT(*) FROM (SELECT ... GROUP BY ...)`).
+    meta = getattr(model, "_meta", None)
+    if meta is None or meta.db_table not in shape.tables:
         return None
     name = type(admin).__qualname__
     return (
@@ -144,9 +147,13 @@ def _advice(shape: SqlShape, sites: tuple[CallSite, ...], table: str | None, val
         )
     site = sites[0] if sites else None
     if site is not None and "." in site.function:
+        # Whether it ran on one object or on several that share the row is not
+        # in the recording: both fixes, each for its case.
         return (
             f"run it once and reuse the result: `{site.function}` runs the same lookup each "
-            f"time it is called; keep the result on the instance (`functools.cached_property`) "
-            f"or compute it before the loop."
+            f"time it is called. Called again on the same object: keep the result on the "
+            f"instance (`functools.cached_property` for a method without arguments) or reuse "
+            f"it in the caller. Called on different objects that point at the same row: load "
+            f"it once for all of them (`select_related` on their queryset)."
         )
     return "run it once and reuse the result (keep the object in a variable, or pass it down)."

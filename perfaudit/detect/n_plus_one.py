@@ -23,9 +23,9 @@ from perfaudit.detect.finding import Finding
 from perfaudit.detect.fixes import suggest
 from perfaudit.detect.params import slots, varying
 from perfaudit.detect.parents import Parent, locate
-from perfaudit.detect.relations import Access, access_of, is_row_load, selected_columns
+from perfaudit.detect.relations import Access, access_of, is_row_load, joined_key, selected_columns
 from perfaudit.detect.schema import Relation
-from perfaudit.detect.views import view_queryset
+from perfaudit.detect.views import changelist_admin, view_queryset
 from perfaudit.sql.shape import SqlShape
 
 __all__ = ["Group", "detect", "groups"]
@@ -198,6 +198,12 @@ def _finding(
                 if f.column in columns and not f.primary_key
             )
         suggestion, fix = suggest(access, parent, where, _loaded_at(evidence, parent), fields)
+        admin = changelist_admin(evidence, parent, evidence.events[parent.index].callsite)
+        if admin is not None and fix is not None and fix.startswith("select_related("):
+            path = fix[len("select_related(") : -1]
+            suggestion = (
+                f"{suggestion.removesuffix('.')}; or name {path} in `{admin}.list_select_related`."
+            )
     else:
         accesses = access_of(
             evidence.schema, shape, group.key, group.fixed, _recent_tables(evidence, first)
@@ -213,6 +219,15 @@ def _finding(
                 f"of {options}; add the matching call to the queryset that loads the parent "
                 f"rows."
             )
+        elif joined_key(evidence.schema, shape, table):
+            base = shape.main_tables[0]
+            verb = "counted" if shape.aggregates else "read"
+            suggestion = (
+                f"`{base}` is {verb} once per row, joined to `{table}` and filtered by "
+                f"`{table}.{column}` ({where}); that is a query of its own, not a relation "
+                f"perfaudit can rewrite: compute it for all the rows in one query before the "
+                f"loop (grouped by `{table}.{column}`) and look each row's result up."
+            )
         else:
             suggestion = (
                 f"`{table}` is queried once per row by `{table}.{column}` ({where}); load all "
@@ -220,6 +235,8 @@ def _finding(
                 f"`prefetch_related` if this is a relation."
             )
     count = len(indices)
+    # The table whose rows the query reads: its FROM table when the key is joined.
+    read = shape.main_tables[0] if joined_key(evidence.schema, shape, table) else table
     relation = access.relation if access is not None and parent is not None else None
     loaded = relation.target if relation is not None else None
     return Finding(
@@ -233,7 +250,7 @@ def _finding(
         sql=event.sql,
         suggestion=suggestion,
         table=table,
-        model=loaded._meta.label if loaded is not None else evidence.schema.label(table),
+        model=loaded._meta.label if loaded is not None else evidence.schema.label(read),
         relation=relation.label if relation is not None else None,
         fix=fix,
         share=evidence.share(total),

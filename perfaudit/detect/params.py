@@ -36,6 +36,9 @@ _SCAN: Final = re.compile(
 )
 
 
+_SUBQUERY: Final = re.compile(r"\s*\(?\s*SELECT\b", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=4096)
 def slots(sql: str) -> tuple[Slot, ...]:
     """The placeholders of ``sql`` in order, each with the column compared to it.
@@ -66,7 +69,11 @@ def slots(sql: str) -> tuple[Slot, ...]:
                 continue
             op = op.upper().replace(" ", "")
             if op.startswith("IN"):
-                in_list, pending = Slot(f"{table}.{column}", "IN"), None
+                # `col IN (SELECT ...)`: a subquery, not a list of values; its
+                # own comparisons name its placeholders.
+                subquery = _SUBQUERY.match(sql, match.end()) is not None
+                in_list = None if subquery else Slot(f"{table}.{column}", "IN")
+                pending = None
             else:
                 pending = Slot(f"{table}.{column}", op)
         # A string literal matches only so that its content is not scanned.

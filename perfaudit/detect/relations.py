@@ -20,7 +20,7 @@ from perfaudit.sql.shape import SqlShape
 if TYPE_CHECKING:
     from django.db.models import Field, Model
 
-__all__ = ["Access", "access_of", "is_exists_probe", "is_row_load"]
+__all__ = ["Access", "access_of", "is_exists_probe", "is_row_load", "joined_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,11 @@ def access_of(
         if reader is not None:
             return [reader]
 
+    if joined_key(schema, shape, table):
+        # `Check.objects.filter(project__owner=user).count()` per row: the key is
+        # on a joined table that is no many-to-many join table. Not a relation:
+        # naming one (User.project_set) would count the wrong rows.
+        return []
     relations = schema.relation_for_filter(table, column, recent, attribute)
     accesses = []
     for relation in relations:
@@ -93,6 +98,13 @@ def access_of(
         parent = relation.source
         accesses.append(Access(relation, mode, parent, names))
     return accesses
+
+
+def joined_key(schema: Schema, shape: SqlShape, key_table: str) -> bool:
+    """Whether the row key is on a table the statement joins (not its ``FROM``
+    table), other than a many-to-many join table."""
+    base = shape.main_tables[0] if shape.main_tables else key_table
+    return key_table != base and not schema.m2m_through(key_table)
 
 
 _SELECTED = re.compile(r"^SELECT\s+(.*?)\s+FROM\s", re.DOTALL | re.IGNORECASE)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from perfaudit.detect._common import Evidence
     from perfaudit.detect.parents import Parent
 
-__all__ = ["model_admin", "view_queryset"]
+__all__ = ["changelist_admin", "model_admin", "view_queryset"]
 
 _QUERYSET_LINE = re.compile(r"^\s+queryset\s*[:=]")
 
@@ -39,6 +39,14 @@ def view_queryset(evidence: Evidence, parent: Parent, site: CallSite | None) -> 
         return _describe(func, parent, site)
     except Exception:  # a view class that cannot be inspected must not break detection
         return None
+
+
+def changelist_admin(evidence: Evidence, parent: Parent, site: CallSite | None) -> str | None:
+    """The ``ModelAdmin`` class name when "evaluated at" names its changelist."""
+    admin = model_admin(evidence)
+    if admin is None or getattr(admin, "model", None) is not parent.root:
+        return None
+    return None if _inside(type(admin), site) else type(admin).__qualname__
 
 
 def model_admin(evidence: Evidence) -> Any:
@@ -72,12 +80,9 @@ def _describe(func: Any, parent: Parent, site: CallSite | None) -> str | None:
         where = _where(type(admin), "get_queryset") or _class_site(type(admin))
         if where is None:
             return None
-        # The changelist builds its queryset from get_queryset(); a select_related
-        # path can also be named in list_select_related, which the admin applies.
-        return (
-            f"{where}, the admin changelist: add it in `{name}.get_queryset()`, or name the "
-            f"`select_related` path in `{name}.list_select_related`"
-        )
+        # The changelist builds its queryset from get_queryset() (a select_related
+        # path can also go in list_select_related: see changelist_admin()).
+        return f"{where}, the admin changelist: add it in `{name}.get_queryset()`"
     cls = getattr(func, "cls", None) or getattr(func, "view_class", None)
     if cls is None or not hasattr(cls, "get_queryset"):
         return None

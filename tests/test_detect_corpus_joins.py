@@ -1,0 +1,89 @@
+"""The detector corpus: per-row queries through joins and subqueries.
+
+Seen on a real project: a per-row ``COUNT`` filtered on a *joined* table
+(``Check.objects.filter(project__owner=user).count()``) was named as the
+reverse relation of the joined table and given an annotation that counted
+the wrong rows; a parent query filtered by ``id IN (SELECT ...)`` was taken
+for a prefetch batch, and the fix was sent to an unrelated earlier query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import perfaudit
+from perfaudit.capture import Recording
+from perfaudit.detect import Finding, run
+from tests.corpus_data import make_library
+from tests.testapp.models import Author, Book, Loan
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def library() -> dict[str, Any]:
+    return make_library()
+
+
+def _record(action: Callable[[], Any]) -> tuple[Recording, Any]:
+    with perfaudit.record() as rec:
+        result = action()
+    return rec, result
+
+
+def _n_plus_ones(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.kind == "n_plus_one"]
+
+
+def loans_per_author() -> dict[int, int]:
+    return {
+        author.pk: Loan.objects.filter(book__author=author).count()
+        for author in Author.objects.order_by("pk")
+    }
+
+
+@pytest.mark.usefixtures("library")
+def test_a_count_filtered_on_a_joined_table_gets_no_relation_and_no_rewrite() -> None:
+    rec, counts = _record(loans_per_author)
+    assert len(counts) >= 3
+    (finding,) = _n_plus_ones(run(rec))
+    # Not `Author.books` (that would count books, not loans): no relation, no fix.
+    assert finding.relation is None
+    assert finding.fix is None
+    assert finding.model == "testapp.Loan"
+    assert "`testapp_loan` is counted once per row, joined to `testapp_book`" in finding.suggestion
+    assert "`testapp_book.author_id`" in finding.suggestion
+
+
+def authors_of_a_readers_books(reader_pk: int) -> list[str]:
+    first = Loan.objects.select_related("book").order_by("pk").first()  # joins Book rows
+    assert first is not None
+    lent = Loan.objects.filter(reader_id=reader_pk).values("book_id")
+    books = Book.objects.filter(id__in=lent).order_by("pk")  # books-by-subquery-marker
+    return [book.author.name for book in books]
+
+
+def authors_of_a_readers_books_fixed(reader_pk: int) -> list[str]:
+    first = Loan.objects.select_related("book").order_by("pk").first()
+    assert first is not None
+    lent = Loan.objects.filter(reader_id=reader_pk).values("book_id")
+    books = Book.objects.filter(id__in=lent).order_by("pk").select_related("author")
+    return [book.author.name for book in books]
+
+
+def test_a_parent_filtered_by_a_subquery_is_not_a_prefetch_batch(library: dict[str, Any]) -> None:
+    reader = max(library["readers"], key=lambda r: r.loans.count())
+    rec, names = _record(lambda: authors_of_a_readers_books(reader.pk))
+    assert len(names) >= 3
+    (finding,) = _n_plus_ones(run(rec))
+    assert finding.relation == "Book.author"
+    # The Book query is the parent, not the earlier Loan query that joined books.
+    assert finding.fix == 'select_related("author")'
+    assert "books-by-subquery-marker" not in finding.suggestion
+    assert "test_detect_corpus_joins.py" in finding.suggestion
+    fixed_rec, fixed_names = _record(lambda: authors_of_a_readers_books_fixed(reader.pk))
+    assert _n_plus_ones(run(fixed_rec)) == []
+    assert fixed_names == names
