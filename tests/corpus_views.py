@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from rest_framework import generics, serializers, viewsets
+from rest_framework.pagination import PageNumberPagination
 
 from tests.testapp.models import Author, Book, Loan, Reader, Tag
 
@@ -118,3 +119,51 @@ class ReaderDetail(generics.RetrieveAPIView[Reader]):
         class Meta:
             model = Reader
             fields = ("id",)
+
+
+class _Pages(PageNumberPagination):
+    page_size = 2
+
+
+class BookStatsSerializer(serializers.ModelSerializer[Book]):
+    n_readers = serializers.IntegerField()
+
+    class Meta:
+        model = Book
+        fields = ("id", "title", "n_readers")
+
+
+class BookStatsList(generics.ListAPIView[Book]):
+    """A paginated list that DRF evaluates: its COUNT and its page are run by the
+    paginator, in DRF's code, so the line to change is this `queryset`."""
+
+    queryset = (  # book-stats-queryset-marker
+        Book.objects.filter(tags__name__startswith="")
+        .distinct()
+        .annotate(n_readers=Count("loans__reader", distinct=True))
+        .order_by("pk")
+    )
+    serializer_class = BookStatsSerializer
+    pagination_class = _Pages
+
+
+class FixedBookStatsList(BookStatsList):
+    """The forced GROUP BY finding's fix applied as written."""
+
+    queryset = (
+        Book.objects.filter(tags__name__startswith="")
+        .distinct()
+        .annotate(
+            n_readers=Coalesce(
+                Subquery(
+                    Loan.objects.filter(book=OuterRef("pk"))
+                    .order_by()
+                    .values("book")
+                    .annotate(n=Count("reader", distinct=True))
+                    .values("n")
+                ),
+                0,
+            )
+        )
+        .order_by("pk")
+    )

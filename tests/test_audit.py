@@ -166,7 +166,9 @@ def test_slow_event_list_has_the_three_problems(slow: dict[str, Any]) -> None:
     assert n_plus_one["TicketType.tickets"]["count"] == 60
     assert len(n_plus_one["TicketType.tickets"]["callsites"]) == 2
     (count_distinct,) = [f for f in findings if f["kind"] == "count_distinct"]
-    assert count_distinct["fix"].startswith("Exists(Event.tags.through.objects.filter(")
+    # The Exists() pattern is in the sentence; with its `...` it is no code to run.
+    assert count_distinct["fix"] is None
+    assert "`Exists(Event.tags.through.objects.filter(" in count_distinct["suggestion"]
     (group_by,) = [f for f in findings if f["kind"] == "forced_group_by"]
     assert 'Count("attendee", distinct=True)' in group_by["fix"]
     assert group_by["model"] == "events.Event"

@@ -9,15 +9,19 @@ for a prefetch batch, and the fix was sent to an unrelated earlier query.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 import perfaudit
 from perfaudit.capture import Recording
 from perfaudit.detect import Finding, run
+from tests import corpus_views
 from tests.corpus_data import make_library
+from tests.helpers import line_of
 from tests.testapp.models import Author, Book, Loan
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +91,27 @@ def test_a_parent_filtered_by_a_subquery_is_not_a_prefetch_batch(library: dict[s
     fixed_rec, fixed_names = _record(lambda: authors_of_a_readers_books_fixed(reader.pk))
     assert _n_plus_ones(run(fixed_rec)) == []
     assert fixed_names == names
+
+
+def test_a_list_drf_paginates_names_the_views_queryset(library: dict[str, Any]) -> None:
+    """The paginator runs the COUNT and the page in DRF's code: both findings say
+    where the view builds the queryset; the GROUP BY fix, applied, keeps the page."""
+    client = APIClient()
+    rec, response = _record(lambda: client.get("/corpus/book-stats/?page=2"))
+    findings = {f.kind: f for f in run(rec)}
+    line = line_of(corpus_views.__file__, "book-stats-queryset-marker")
+    where = (
+        f"The view builds that queryset at tests/corpus_views.py:{line} (BookStatsList.queryset)."
+    )
+    assert findings["count_distinct"].suggestion.endswith(where)
+    assert findings["count_distinct"].fix is None  # its Exists() pattern has a `...`
+    group_by = findings["forced_group_by"]
+    assert group_by.suggestion.endswith(where)
+    assert group_by.fix is not None
+    fixed_source = "".join(inspect.getsource(corpus_views.FixedBookStatsList).split())
+    assert "".join(group_by.fix.split()) in fixed_source.replace(",)", ")")
+    fixed_rec, fixed = _record(lambda: client.get("/corpus/book-stats-fixed/?page=2"))
+    assert "forced_group_by" not in {f.kind for f in run(fixed_rec)}
+    # The same page of results (the page links name each view's own URL).
+    assert fixed.json()["results"] == response.json()["results"]
+    assert fixed.json()["count"] == response.json()["count"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from perfaudit.capture import Recording
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
+from perfaudit.detect.views import queryset_owner
 from perfaudit.sql.shape import SqlShape
 from perfaudit.text import plural
 
@@ -77,6 +78,9 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
             f"joined row; count in a correlated `Subquery` per row, or filter with "
             f"`{exists}` instead of joining."
         )
+    owner = queryset_owner(analysis, model, analysis.events[indices[0]].callsite)
+    if owner is not None:
+        suggestion += f" The view builds that queryset at {owner}."
     return analysis.finding(
         "count_distinct",
         indices,
@@ -84,7 +88,9 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
         suggestion=suggestion,
         table=table,
         model=model._meta.label if model is not None else None,
-        fix=exists if joined else 'values("pk").distinct()',
+        # The Exists() rewrite needs the join's own condition, which stays "...":
+        # a pattern in the sentence, never a `fix` (a fix is code that runs).
+        fix=None if joined else 'values("pk").distinct()',
     )
 
 

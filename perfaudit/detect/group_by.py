@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from perfaudit.capture import Recording
 from perfaudit.detect._common import Evidence, fmt_ms, fmt_share
 from perfaudit.detect.finding import Finding
+from perfaudit.detect.views import queryset_owner
 from perfaudit.sql.shape import SqlShape
 from perfaudit.text import plural
 
@@ -119,6 +120,9 @@ def _finding(evidence: Evidence, indices: list[int]) -> Finding | None:
         )
     else:
         suggestion = f"{why}. {reason}"
+    owner = queryset_owner(evidence, parent, event.callsite)
+    if owner is not None:
+        suggestion += f" The view builds that queryset at {owner}."
     return evidence.finding(
         "forced_group_by",
         indices,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from perfaudit.detect._common import Evidence
     from perfaudit.detect.parents import Parent
 
-__all__ = ["changelist_admin", "model_admin", "view_queryset"]
+__all__ = ["changelist_admin", "model_admin", "queryset_owner", "view_queryset"]
 
 _QUERYSET_LINE = re.compile(r"^\s+queryset\s*[:=]")
 
@@ -32,11 +32,17 @@ def view_queryset(evidence: Evidence, parent: Parent, site: CallSite | None) -> 
     ``None`` too when the parent query was issued from the view's own code
     (an overridden ``list()``): that line is the one to show.
     """
+    return queryset_owner(evidence, parent.root, site)
+
+
+def queryset_owner(evidence: Evidence, model: Any, site: CallSite | None) -> str | None:
+    """Where the request's DRF view or ``ModelAdmin`` builds its queryset of
+    ``model`` rows, when it is that view (not ``site``'s own code) that ran it."""
     func = _view_of(evidence)
-    if func is None:
+    if func is None or model is None:
         return None
     try:
-        return _describe(func, parent, site)
+        return _describe(func, model, site)
     except Exception:  # a view class that cannot be inspected must not break detection
         return None
 
@@ -59,7 +65,7 @@ def _view_of(evidence: Evidence) -> Any:
     label = evidence.request
     if not label or " " not in label:
         return None
-    path = label.split(" ", 1)[1]
+    path = label.split(" ", 1)[1].split("?", 1)[0]  # resolve() takes no query string
     try:
         from django.urls import Resolver404, resolve
 
@@ -71,9 +77,9 @@ def _view_of(evidence: Evidence) -> Any:
         return None
 
 
-def _describe(func: Any, parent: Parent, site: CallSite | None) -> str | None:
+def _describe(func: Any, model: Any, site: CallSite | None) -> str | None:
     admin = getattr(func, "model_admin", None)
-    if admin is not None and getattr(admin, "model", None) is parent.root:
+    if admin is not None and getattr(admin, "model", None) is model:
         if _inside(type(admin), site):
             return None
         name = type(admin).__qualname__
@@ -86,7 +92,7 @@ def _describe(func: Any, parent: Parent, site: CallSite | None) -> str | None:
     cls = getattr(func, "cls", None) or getattr(func, "view_class", None)
     if cls is None or not hasattr(cls, "get_queryset"):
         return None
-    if _model_of(cls) is not parent.root or _inside(cls, site):
+    if _model_of(cls) is not model or _inside(cls, site):
         return None
     return _where(cls, "get_queryset") or _attribute_site(cls) or _class_site(cls)
 
