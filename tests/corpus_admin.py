@@ -9,7 +9,8 @@ changelist with the fix perfaudit names (``list_select_related``).
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from tests.testapp.models import Author, Book, Loan
@@ -46,9 +47,11 @@ class BookAdmin(admin.ModelAdmin):
 
 
 class AuthorAdmin(admin.ModelAdmin):
-    """A grouped changelist: the admin counts it as a subquery, twice."""
+    """A grouped, paginated changelist: the admin counts it as a subquery,
+    twice, and groups each page's rows back."""
 
     list_display = ("name", "book_count")
+    list_per_page = 2
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Author]:
         return super().get_queryset(request).annotate(n_books=Count("books"))
@@ -58,7 +61,30 @@ class AuthorAdmin(admin.ModelAdmin):
         return int(obj.n_books)  # type: ignore[attr-defined]
 
 
+class FixedAuthorAdmin(AuthorAdmin):
+    """The forced GROUP BY finding's fix, in place of the annotation."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Author]:
+        return (
+            super(AuthorAdmin, self)
+            .get_queryset(request)
+            .annotate(
+                n_books=Coalesce(
+                    Subquery(
+                        Book.objects.filter(author=OuterRef("pk"))
+                        .order_by()
+                        .values("author")
+                        .annotate(n=Count("pk"))
+                        .values("n")
+                    ),
+                    0,
+                )
+            )
+        )
+
+
 site.register(Loan, LoanAdmin)
 site.register(Book, BookAdmin)
 site.register(Author, AuthorAdmin)
 fixed_site.register(Loan, FixedLoanAdmin)
+fixed_site.register(Author, FixedAuthorAdmin)

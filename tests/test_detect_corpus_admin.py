@@ -107,6 +107,24 @@ def test_a_grouped_changelists_two_counts_are_its_own(staff: Client) -> None:
     (duplicate,) = [f for f in findings if f.kind == "duplicate"]
     assert "GROUP BY" in duplicate.sql
     assert "`show_full_result_count = False` on `AuthorAdmin`" in duplicate.suggestion
+    # The page query groups a LIMITed list: its rewrite replaces the annotation
+    # where the admin builds the queryset (a place, not "add it").
+    (group_by,) = [f for f in findings if f.kind == "forced_group_by"]
+    line = inspect.getsourcelines(corpus_admin.AuthorAdmin.get_queryset)[1]
+    assert group_by.suggestion.endswith(
+        f"That queryset is built at tests/corpus_admin.py:{line} (AuthorAdmin.get_queryset)."
+    )
+    assert "add it in" not in group_by.suggestion
+    # Applied as written in place of the annotation: no GROUP BY, the same rows.
+    assert group_by.fix is not None
+    fixed_source = "".join(inspect.getsource(corpus_admin.FixedAuthorAdmin).split())
+    assert "".join(group_by.fix.split()) in fixed_source.replace(",)", ")")
+    fixed = run(_record(staff, "/corpus/admin-fixed/testapp/author/"))
+    assert "forced_group_by" not in {f.kind for f in fixed}
+    for page in ("", "?p=2"):
+        rows = _rows(staff.get(f"/corpus/admin/testapp/author/{page}").content)
+        assert len(rows) == 3  # the header row and a page of two authors
+        assert _rows(staff.get(f"/corpus/admin-fixed/testapp/author/{page}").content) == rows
 
 
 def test_the_changelists_two_counts_get_the_admins_own_switch(staff: Client) -> None:

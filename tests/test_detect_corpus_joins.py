@@ -100,9 +100,7 @@ def test_a_list_drf_paginates_names_the_views_queryset(library: dict[str, Any]) 
     rec, response = _record(lambda: client.get("/corpus/book-stats/?page=2"))
     findings = {f.kind: f for f in run(rec)}
     line = line_of(corpus_views.__file__, "book-stats-queryset-marker")
-    where = (
-        f"The view builds that queryset at tests/corpus_views.py:{line} (BookStatsList.queryset)."
-    )
+    where = f"That queryset is built at tests/corpus_views.py:{line} (BookStatsList.queryset)."
     assert findings["count_distinct"].suggestion.endswith(where)
     assert findings["count_distinct"].fix is None  # its Exists() pattern has a `...`
     group_by = findings["forced_group_by"]

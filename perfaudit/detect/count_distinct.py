@@ -80,7 +80,7 @@ def _finding(analysis: Evidence, indices: list[int]) -> Finding:
         )
     owner = queryset_owner(analysis, model, analysis.events[indices[0]].callsite)
     if owner is not None:
-        suggestion += f" The view builds that queryset at {owner}."
+        suggestion += f" That queryset is built at {owner}."
     return analysis.finding(
         "count_distinct",
         indices,

@@ -122,7 +122,7 @@ def _finding(evidence: Evidence, indices: list[int]) -> Finding | None:
         suggestion = f"{why}. {reason}"
     owner = queryset_owner(evidence, parent, event.callsite)
     if owner is not None:
-        suggestion += f" The view builds that queryset at {owner}."
+        suggestion += f" That queryset is built at {owner}."
     return evidence.finding(
         "forced_group_by",
         indices,

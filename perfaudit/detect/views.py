@@ -32,12 +32,19 @@ def view_queryset(evidence: Evidence, parent: Parent, site: CallSite | None) -> 
     ``None`` too when the parent query was issued from the view's own code
     (an overridden ``list()``): that line is the one to show.
     """
-    return queryset_owner(evidence, parent.root, site)
+    where = queryset_owner(evidence, parent.root, site)
+    admin = changelist_admin(evidence, parent, site) if where is not None else None
+    if admin is None:
+        return where
+    # The changelist builds its queryset from get_queryset() (a select_related
+    # path can also go in list_select_related: the N+1 detector adds that).
+    return f"{where}, the admin changelist: add it in `{admin}.get_queryset()`"
 
 
 def queryset_owner(evidence: Evidence, model: Any, site: CallSite | None) -> str | None:
     """Where the request's DRF view or ``ModelAdmin`` builds its queryset of
-    ``model`` rows, when it is that view (not ``site``'s own code) that ran it."""
+    ``model`` rows, when it is that view (not ``site``'s own code) that ran it:
+    ``"views.py:18 (ArticleViewSet.get_queryset)"``."""
     func = _view_of(evidence)
     if func is None or model is None:
         return None
@@ -82,13 +89,7 @@ def _describe(func: Any, model: Any, site: CallSite | None) -> str | None:
     if admin is not None and getattr(admin, "model", None) is model:
         if _inside(type(admin), site):
             return None
-        name = type(admin).__qualname__
-        where = _where(type(admin), "get_queryset") or _class_site(type(admin))
-        if where is None:
-            return None
-        # The changelist builds its queryset from get_queryset() (a select_related
-        # path can also go in list_select_related: see changelist_admin()).
-        return f"{where}, the admin changelist: add it in `{name}.get_queryset()`"
+        return _where(type(admin), "get_queryset") or _class_site(type(admin))
     cls = getattr(func, "cls", None) or getattr(func, "view_class", None)
     if cls is None or not hasattr(cls, "get_queryset"):
         return None
