@@ -10,6 +10,7 @@ and counted before and after.
 from __future__ import annotations
 
 import os
+import re
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,13 @@ def _calls() -> dict[str, int]:
     return calls
 
 
+def _evictions() -> int:
+    """How many times the extension has evicted entries (pg_stat_statements_info)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT dealloc FROM pg_stat_statements_info")
+        return int(cursor.fetchone()[0])
+
+
 def _record(path: Path, urls: list[str], **perfaudit: Any) -> None:
     get_store().clear()
     with override_settings(
@@ -94,14 +102,22 @@ URLS = ["/mw/books/", "/mw/books/", "/mw/api/books/list/", "/mw/n/3/"]
 def test_statements_of_recorded_requests_are_matched_to_their_call_sites(tmp_path: Path) -> None:
     BookFactory.create_batch(5)
     path = tmp_path / "requests.jsonl"
+    evicted = _evictions()
     before = _calls()
     _record(path, URLS)
     after = _calls()
     inventory = load_inventory(path)
     recorded = {shape.fingerprint: shape for shape in inventory.shapes}
-    # The database ran each recorded shape exactly as often as perfaudit recorded it.
+    # The database ran each recorded shape exactly as often as perfaudit recorded it
+    # (unless the extension evicted entries meanwhile, which a shared server does
+    # when it is full: then an entry may have restarted from zero).
+    exact = _evictions() == evicted
     for fingerprint, shape in recorded.items():
-        assert after.get(fingerprint, 0) - before.get(fingerprint, 0) == shape.count, fingerprint
+        if exact:
+            ran = after.get(fingerprint, 0) - before.get(fingerprint, 0)
+            assert ran == shape.count, fingerprint
+        else:
+            assert after.get(fingerprint, 0) > 0, fingerprint
 
     data = orjson.loads(
         report("--pg-stat-statements", "--from", str(path), "--format", "json", "--top", "0")
@@ -132,7 +148,8 @@ def test_shapes_no_recorded_request_explains_are_listed(tmp_path: Path) -> None:
     path = tmp_path / "requests.jsonl"
     _record(path, ["/mw/n/2/"])
     with connection.cursor() as cursor:  # a cron job, a shell: not through the middleware
-        cursor.execute("SELECT count(*) FROM testapp_tag WHERE name <> %s", ["unseen"])
+        for _ in range(20):  # not the least-used entry (see the next test)
+            cursor.execute("SELECT count(*) FROM testapp_tag WHERE name <> %s", ["unseen"])
     unseen = analyze("SELECT count(*) FROM testapp_tag WHERE name <> %s").fingerprint
 
     data = orjson.loads(
@@ -148,10 +165,10 @@ def test_shapes_no_recorded_request_explains_are_listed(tmp_path: Path) -> None:
     assert text.startswith(
         f"perfaudit report --pg-stat-statements: database {connection.settings_dict['NAME']!r}"
     )
-    assert (
-        f"Run by the database, explained by no recorded request: {len(unexplained)} shapes, "
-        in text
-    )
+    # A second read: on a shared server entries come and go in between (the
+    # extension evicts the least-used when full), so the count is its own.
+    unexplained_line = r"\nRun by the database, explained by no recorded request: \d+ shapes, "
+    assert re.search(unexplained_line, text)
 
 
 @pytest.mark.django_db
@@ -159,18 +176,17 @@ def test_shapes_no_recorded_request_explains_are_listed(tmp_path: Path) -> None:
 def test_explain_works_on_the_database_ranking(tmp_path: Path) -> None:
     BookFactory.create_batch(3)
     path = tmp_path / "requests.jsonl"
-    _record(path, ["/mw/books/"], JSONL_PARAMS=True)
+    _record(path, ["/mw/books/"] * 5, JSONL_PARAMS=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM testapp_tag WHERE name <> %s", ["unseen"])
+        # Run often enough not to be the least-used entry: on a server shared
+        # with other suites, pg_stat_statements (5,000 entries by default)
+        # evicts those first when it fills up.
+        for _ in range(20):
+            cursor.execute("SELECT count(*) FROM testapp_tag WHERE name <> %s", ["unseen"])
     unseen = analyze("SELECT count(*) FROM testapp_tag WHERE name <> %s").fingerprint
-    shapes = orjson.loads(
-        report("--pg-stat-statements", "--from", str(path), "--format", "json", "--top", "0")
-    )["shapes"]
-    # --explain N plans the first N of the database's ranking. The ranking is by
-    # time and moves between two reads (every statement of the suite, the
-    # report's own included, is counted), so N covers all of it, with room.
-    assert {AUTHOR_LOOKUP, unseen} <= {s["fingerprint"] for s in shapes}
-    wanted = len(shapes) + 50
+    # --explain N plans the first N of the database's ranking: every shape is
+    # listed (--top 0) and N covers them all, in one read (the ranking is by
+    # time and moves between two reads).
     data = orjson.loads(
         report(
             "--pg-stat-statements",
@@ -178,12 +194,14 @@ def test_explain_works_on_the_database_ranking(tmp_path: Path) -> None:
             str(path),
             "--format",
             "json",
+            "--top",
+            "0",
             "--explain",
-            str(wanted),
+            "10000",
         )
     )
-    assert len(data["shapes"]) <= wanted
     plans = {s["fingerprint"]: s["explain"] for s in data["shapes"]}
+    assert len(plans) == len(data["shapes"]) == data["shapes_total"]
     assert plans[AUTHOR_LOOKUP]["status"] == "ok"
     assert any("testapp_author" in line for line in plans[AUTHOR_LOOKUP]["plan"])
     assert plans[unseen]["status"] == "skipped"
