@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,15 @@ class Evidence:
     @classmethod
     def of(cls, source: Recording | Evidence) -> Evidence:
         return source if isinstance(source, Evidence) else cls(source)
+
+    @functools.cached_property
+    def view(self) -> Any:
+        """The view function the unit's request resolves to (``None`` outside a
+        request, or when it does not resolve): resolved once per unit, shared by
+        every detector that names the view's queryset."""
+        from perfaudit.detect.views import resolve_view
+
+        return resolve_view(self.request)
 
     @property
     def schema(self) -> Schema:

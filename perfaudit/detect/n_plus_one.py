@@ -186,6 +186,7 @@ def _finding(
     sites = evidence.sites(indices)
     origin = fmt_source(event) if len(sites) <= 1 else ", ".join(fmt_site(s) for s in sites)
     where = f"{len(indices)} queries from {origin}, {fmt_ms(total)}"
+    joined = joined_key(evidence.schema, shape, table)
     fix: str | None = None
     if access is not None and parent is not None:
         fields: tuple[str, ...] = ()
@@ -219,7 +220,7 @@ def _finding(
                 f"of {options}; add the matching call to the queryset that loads the parent "
                 f"rows."
             )
-        elif joined_key(evidence.schema, shape, table):
+        elif joined:
             base = shape.main_tables[0]
             verb = "counted" if shape.aggregates else "read"
             suggestion = (
@@ -236,7 +237,7 @@ def _finding(
             )
     count = len(indices)
     # The table whose rows the query reads: its FROM table when the key is joined.
-    read = shape.main_tables[0] if joined_key(evidence.schema, shape, table) else table
+    read = shape.main_tables[0] if joined else table
     relation = access.relation if access is not None and parent is not None else None
     loaded = relation.target if relation is not None else None
     return Finding(

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from perfaudit.detect._common import Evidence
     from perfaudit.detect.parents import Parent
 
-__all__ = ["changelist_admin", "model_admin", "queryset_owner", "view_queryset"]
+__all__ = ["changelist_admin", "model_admin", "queryset_owner", "resolve_view", "view_queryset"]
 
 _QUERYSET_LINE = re.compile(r"^\s+queryset\s*[:=]")
 
@@ -45,7 +45,7 @@ def queryset_owner(evidence: Evidence, model: Any, site: CallSite | None) -> str
     """Where the request's DRF view or ``ModelAdmin`` builds its queryset of
     ``model`` rows, when it is that view (not ``site``'s own code) that ran it:
     ``"views.py:18 (ArticleViewSet.get_queryset)"``."""
-    func = _view_of(evidence)
+    func = evidence.view
     if func is None or model is None:
         return None
     try:
@@ -64,12 +64,13 @@ def changelist_admin(evidence: Evidence, parent: Parent, site: CallSite | None) 
 
 def model_admin(evidence: Evidence) -> Any:
     """The ``ModelAdmin`` whose view served the unit's request, or ``None``."""
-    return getattr(_view_of(evidence), "model_admin", None)
+    return getattr(evidence.view, "model_admin", None)
 
 
-def _view_of(evidence: Evidence) -> Any:
-    """The view function the unit's request resolved to (``None`` outside a request)."""
-    label = evidence.request
+def resolve_view(label: str | None) -> Any:
+    """The view function a request label (``"GET /path/?q"``) resolves to, or ``None``.
+
+    Called once per unit through ``Evidence.view``."""
     if not label or " " not in label:
         return None
     path = label.split(" ", 1)[1].split("?", 1)[0]  # resolve() takes no query string
